@@ -1,0 +1,41 @@
+"""imgclf: turn a folder of labelled photos into a trustworthy image classifier and an app.
+
+Public API::
+
+    import imgclf
+    report = imgclf.check_dataset("data/")        # dataset health
+    run_dir = imgclf.train("data/", out="runs/x") # two-phase transfer learning
+    clf = imgclf.load(run_dir)                    # a Classifier
+    clf.predict(["photo.jpg"])                    # [Prediction(label=..., confidence=..., status=...)]
+"""
+
+from imgclf.config import Config, ConfigError, load_config
+from imgclf.data.decode import DecodeError, decode_image
+from imgclf.data.layout import DatasetError, discover
+from imgclf.engine.bundle import BundleError
+from imgclf.engine.predictor import Classifier, Prediction, load
+from imgclf.errors import ImgclfError
+from imgclf.models.registry import BackboneSpec, get_backbone, list_backbones
+from imgclf.models.weights import WeightsError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackboneSpec",
+    "BundleError",
+    "Classifier",
+    "Config",
+    "ConfigError",
+    "DatasetError",
+    "DecodeError",
+    "ImgclfError",
+    "Prediction",
+    "WeightsError",
+    "__version__",
+    "decode_image",
+    "discover",
+    "get_backbone",
+    "list_backbones",
+    "load",
+    "load_config",
+]

@@ -1,0 +1,61 @@
+"""How much to trust a prediction: temperature scaling, a confidence threshold and an OOD score.
+
+The values are fitted by evaluation (``imgclf evaluate``) and stored in the run's ``calibration.json``;
+every prediction path (CLI, Python, app) applies them through :class:`ConfidencePolicy`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from imgclf.engine.bundle import read_json
+
+__all__ = ["ConfidencePolicy", "apply_temperature"]
+
+CALIBRATION_FILE = "calibration.json"
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Rescale softmax probabilities as if their logits were divided by ``temperature``."""
+    logits = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfidencePolicy:
+    """Calibration and flagging rules of a run. The defaults change nothing and flag nothing."""
+
+    temperature: float = 1.0
+    threshold: float | None = None
+    ood_threshold: float | None = None
+
+    @classmethod
+    def load(cls, run_dir: Path) -> ConfidencePolicy:
+        """The policy stored in ``run_dir/calibration.json``, or the neutral one when not calibrated."""
+        path = Path(run_dir) / CALIBRATION_FILE
+        if not path.is_file():
+            return cls()
+        data = read_json(path)
+        return cls(
+            temperature=float(data.get("temperature", 1.0)),
+            threshold=data.get("threshold"),
+            ood_threshold=data.get("ood_threshold"),
+        )
+
+    def calibrate(self, probs: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities."""
+        return probs if self.temperature == 1.0 else apply_temperature(probs, self.temperature)
+
+    def status(self, confidence: float, ood_score: float | None, threshold: float | None = None) -> str:
+        """``unfamiliar`` (OOD), ``uncertain`` (below threshold) or ``ok``; ``threshold`` overrides the stored one."""
+        if ood_score is not None and self.ood_threshold is not None and ood_score > self.ood_threshold:
+            return "unfamiliar"
+        limit = self.threshold if threshold is None else threshold
+        if limit is not None and confidence < limit:
+            return "uncertain"
+        return "ok"

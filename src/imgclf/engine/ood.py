@@ -1,0 +1,41 @@
+"""Out-of-distribution score: cosine distance from an embedding to its k-th nearest training embedding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FEATURES_FILE", "KnnOOD"]
+
+FEATURES_FILE = "features.npz"
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class KnnOOD:
+    """k-NN distance on L2-normalised penultimate features (higher = less like the training data)."""
+
+    def __init__(self, train_features: np.ndarray, k: int = 5):
+        if len(train_features) == 0:
+            raise ValueError("KnnOOD needs at least one training embedding.")
+        self.bank = _normalize(train_features)
+        self.k = min(k, len(self.bank))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> KnnOOD | None:
+        """The scorer for a run's stored training embeddings, or ``None`` if it has none."""
+        path = Path(run_dir) / FEATURES_FILE
+        if not path.is_file():
+            return None
+        with np.load(path) as data:
+            return cls(data["features"])
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """One score per row of ``features``: 1 - cosine similarity to the k-th nearest neighbour."""
+        sims = _normalize(features) @ self.bank.T
+        kth = np.partition(-sims, self.k - 1, axis=1)[:, self.k - 1]
+        return 1.0 + kth

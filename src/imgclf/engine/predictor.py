@@ -1,0 +1,167 @@
+"""The predictor: load a run and classify images with calibrated confidence and uncertainty flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+
+from imgclf.data.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from imgclf.engine.bundle import load_model_file, read_json, validate_run
+from imgclf.engine.confidence import ConfidencePolicy
+from imgclf.engine.ood import KnnOOD
+from imgclf.models.registry import BackboneSpec, get_backbone
+
+__all__ = ["Classifier", "ImageInput", "Prediction", "load", "to_pixels"]
+
+ImageInput = str | Path | bytes | np.ndarray | Image.Image
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """The classification of one image. ``status`` is ok, uncertain, unfamiliar or error."""
+
+    source: str
+    label: str | None
+    confidence: float
+    status: str
+    top_k: tuple[tuple[str, float], ...] = ()
+    probabilities: tuple[float, ...] = ()
+    ood_score: float | None = None
+    error: str | None = None
+
+    @property
+    def index(self) -> int | None:
+        """Index of the predicted class, or ``None`` for an image that failed to decode."""
+        return int(np.argmax(self.probabilities)) if self.probabilities else None
+
+    def to_row(self) -> dict[str, object]:
+        """A flat dict for CSV / JSON output."""
+        row = {"path": self.source, "label": self.label, "confidence": round(self.confidence, 6)}
+        row |= {"status": self.status, "ood_score": None if self.ood_score is None else round(self.ood_score, 6)}
+        row["top_k"] = "; ".join(f"{name}:{p:.4f}" for name, p in self.top_k)
+        row["error"] = self.error or ""
+        return row
+
+
+def to_pixels(image: ImageInput, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Any supported image input to ``(size, size, 3)`` uint8 RGB through the shared decoding path."""
+    if isinstance(image, str | Path | bytes):
+        return decode_image(image, size, max_pixels=max_pixels)
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise DecodeError(f"An array image must be (H, W, 3) RGB, got shape {arr.shape}.")
+    if arr.shape[:2] != (size, size):
+        arr = np.asarray(Image.fromarray(arr.astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
+    return arr.astype(np.uint8)
+
+
+def _source_name(image: ImageInput, i: int) -> str:
+    return str(image) if isinstance(image, str | Path) else f"image[{i}]"
+
+
+class Classifier:
+    """A trained model with its classes and confidence policy. Thread-safe for prediction."""
+
+    def __init__(
+        self,
+        model: keras.Model,
+        classes: Sequence[str],
+        *,
+        spec: BackboneSpec,
+        input_size: int,
+        policy: ConfidencePolicy | None = None,
+        ood: KnnOOD | None = None,
+        run_dir: Path | None = None,
+    ):
+        self.model = model
+        self.classes = tuple(classes)
+        self.spec = spec
+        self.input_size = input_size
+        self.policy = policy or ConfidencePolicy()
+        self.ood = ood
+        self.run_dir = run_dir
+        pool = model.get_layer("pool").output
+        self._infer = keras.Model(model.inputs, [pool, model.output], name="infer")
+        self._infer_fn = self._compile_infer()
+
+    def _compile_infer(self):
+        import tensorflow as tf
+
+        return tf.function(lambda x: self._infer(x, training=False), reduce_retracing=True)
+
+    def forward(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled features and raw (uncalibrated) probabilities for a batch of uint8 pixels."""
+        feats, probs = self._infer_fn(np.asarray(pixels, dtype=np.float32))
+        return np.asarray(feats, dtype=np.float32), np.asarray(probs, dtype=np.float32)
+
+    def predict_pixels(self, pixels: np.ndarray, *, tta: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities and OOD scores (NaN without a scorer) for a batch of uint8 pixels."""
+        feats, probs = self.forward(pixels)
+        if tta:
+            flip_feats, flip_probs = self.forward(pixels[:, :, ::-1, :])
+            feats, probs = (feats + flip_feats) / 2, (probs + flip_probs) / 2
+        ood = self.ood.score(feats) if self.ood is not None else np.full(len(pixels), np.nan)
+        return self.policy.calibrate(probs), ood
+
+    def _prediction(self, source: str, probs: np.ndarray, ood: float, top_k: int, threshold: float | None):
+        order = np.argsort(probs)[::-1][:top_k]
+        conf = float(probs[order[0]])
+        ood_score = None if np.isnan(ood) else float(ood)
+        status = self.policy.status(conf, ood_score, threshold)
+        return Prediction(
+            source=source,
+            label=self.classes[order[0]],
+            confidence=conf,
+            status=status,
+            top_k=tuple((self.classes[i], float(probs[i])) for i in order),
+            probabilities=tuple(float(p) for p in probs),
+            ood_score=ood_score,
+        )
+
+    def predict(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        top_k: int = 3,
+        threshold: float | None = None,
+        tta: bool = False,
+        batch_size: int = 32,
+    ) -> list[Prediction]:
+        """Classify ``images`` (paths, bytes, arrays or Pillow images); a bad image gets status ``error``."""
+        results: list[Prediction | None] = [None] * len(images)
+        good: list[tuple[int, np.ndarray]] = []
+        for i, image in enumerate(images):
+            try:
+                good.append((i, to_pixels(image, self.input_size)))
+            except DecodeError as exc:
+                results[i] = Prediction(_source_name(image, i), None, 0.0, "error", error=str(exc))
+        for start in range(0, len(good), batch_size):
+            chunk = good[start : start + batch_size]
+            probs, ood = self.predict_pixels(np.stack([px for _, px in chunk]), tta=tta)
+            for (i, _), p, o in zip(chunk, probs, ood, strict=True):
+                results[i] = self._prediction(_source_name(images[i], i), p, o, top_k, threshold)
+        return [r for r in results if r is not None]
+
+
+def load(run_dir: str | Path) -> Classifier:
+    """Load a finished run as a :class:`Classifier` (safe mode; damaged runs are refused clearly)."""
+    run = validate_run(run_dir)
+    meta = read_json(run / "meta.json")
+    classes = read_json(run / "labels.json")["classes"]
+    model = load_model_file(run / "model.keras")
+    return Classifier(
+        model,
+        classes,
+        spec=get_backbone(meta["backbone"]),
+        input_size=int(meta["input_size"]),
+        policy=ConfidencePolicy.load(run),
+        ood=KnnOOD.load(run),
+        run_dir=run,
+    )

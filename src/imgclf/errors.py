@@ -1,0 +1,10 @@
+"""The base error of imgclf: every expected failure (bad input, missing weights...) derives from it.
+
+The CLI prints these as one clear line and exits 2; anything else is a bug and keeps its traceback.
+"""
+
+__all__ = ["ImgclfError"]
+
+
+class ImgclfError(Exception):
+    """An expected failure whose message says what went wrong and what to do."""

@@ -1,0 +1,68 @@
+"""The backbone registry: one frozen entry per backbone, so adding a backbone is adding one entry."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable
+
+import keras
+
+from imgclf.models.tiny import TinyCNN
+
+__all__ = ["REGISTRY", "BackboneSpec", "get_backbone", "list_backbones"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """How to build, feed, explain and fine-tune one ``keras.applications`` backbone.
+
+    ``preprocess`` is the pixel mapping applied by imgclf's ``Preprocess`` layer ("caffe", "tf",
+    "torch"), or "none" when the Keras model already preprocesses inside (EfficientNetV2, MobileNetV3).
+    ``unfreeze_after`` names the last layer that stays frozen when fine-tuning the top block.
+    ``gradcam_layer`` is the feature map Grad-CAM explains; ``None`` means the backbone's output.
+    """
+
+    name: str
+    builder: Callable[..., keras.Model]
+    input_size: int
+    preprocess: str
+    unfreeze_after: str
+    gradcam_layer: str | None = None
+    extra_kwargs: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def weights_file(self) -> str:
+        """File name looked up in an ``IMGCLF_WEIGHTS`` folder."""
+        return f"{self.name}_imagenet.weights.h5"
+
+
+_APPS = keras.applications
+REGISTRY: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in (
+        BackboneSpec("resnet50", _APPS.ResNet50, 224, "caffe", "conv4_block6_out"),
+        BackboneSpec("resnet101", _APPS.ResNet101, 224, "caffe", "conv4_block23_out"),
+        BackboneSpec("resnet152", _APPS.ResNet152, 224, "caffe", "conv4_block36_out"),
+        BackboneSpec("resnet50v2", _APPS.ResNet50V2, 224, "tf", "conv4_block6_out"),
+        BackboneSpec("inceptionv3", _APPS.InceptionV3, 299, "tf", "mixed8"),
+        BackboneSpec("efficientnetv2b0", _APPS.EfficientNetV2B0, 224, "none", "block5e_add"),
+        BackboneSpec("mobilenetv3large", _APPS.MobileNetV3Large, 224, "none", "expanded_conv_11_add"),
+        BackboneSpec("tinycnn", TinyCNN, 64, "tf", "block3_pool"),  # no pretrained weights: tests, smoke runs
+    )
+}
+
+
+def get_backbone(name: str) -> BackboneSpec:
+    """The registry entry for ``name``; an unknown name gets a suggestion."""
+    try:
+        return REGISTRY[name.lower()]
+    except KeyError:
+        close = difflib.get_close_matches(name.lower(), REGISTRY, n=1)
+        hint = f"Did you mean '{close[0]}'? " if close else ""
+        raise ValueError(f"Unknown backbone '{name}'. {hint}Known: {', '.join(REGISTRY)}.") from None
+
+
+def list_backbones() -> list[BackboneSpec]:
+    """Every registered backbone, in registry order."""
+    return list(REGISTRY.values())
