@@ -10,11 +10,14 @@ Public API::
 """
 
 from imgclf.config import Config, ConfigError, load_config
+from imgclf.data.check import DatasetReport, check_dataset
 from imgclf.data.decode import DecodeError, decode_image
 from imgclf.data.layout import DatasetError, discover
 from imgclf.engine.bundle import BundleError
+from imgclf.engine.explainer import explain
 from imgclf.engine.predictor import Classifier, Prediction, load
 from imgclf.errors import ImgclfError
+from imgclf.evaluation import EvalResult, evaluate
 from imgclf.models.registry import BackboneSpec, get_backbone, list_backbones
 from imgclf.models.weights import WeightsError
 
@@ -27,13 +30,18 @@ __all__ = [
     "Config",
     "ConfigError",
     "DatasetError",
+    "DatasetReport",
     "DecodeError",
+    "EvalResult",
     "ImgclfError",
     "Prediction",
     "WeightsError",
     "__version__",
+    "check_dataset",
     "decode_image",
     "discover",
+    "evaluate",
+    "explain",
     "get_backbone",
     "list_backbones",
     "load",

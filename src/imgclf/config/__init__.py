@@ -19,6 +19,18 @@ RECIPES = ("fast", "classic")
 AUGMENT_PRESETS = ("none", "light", "classic", "strong")
 PRECISIONS = (False, "auto", "bfloat16", "float16")
 SCHEDULES = ("cosine", "plateau", "constant")
+# Settings that `recipe: classic` implies unless given explicitly: the original design's training recipe
+# (augmentation through the frozen base every epoch, 10 + 10 epochs, plateau schedule, early stopping).
+CLASSIC_RECIPE = {
+    "head_units": [256],
+    "dropout": 0.5,
+    "phase1_epochs": 10,
+    "phase2_epochs": 10,
+    "cache_views": 0,
+    "augment": "classic",
+    "lr_schedule": "plateau",
+    "patience": 3,
+}
 
 
 class ConfigError(ImgclfError, ValueError):
@@ -130,6 +142,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     _check_keys(given, "the overrides")
     values.update(given)
+    if values["recipe"] == "classic":
+        explicit = set(given) | set(loaded if path is not None else ())
+        values.update({k: v for k, v in CLASSIC_RECIPE.items() if k not in explicit})
     try:
         cfg = Config(**_coerce(values))
     except (TypeError, ValueError) as exc:

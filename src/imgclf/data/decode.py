@@ -79,9 +79,7 @@ def open_image(
         raise DecodeError(f"'{name}' is damaged or truncated: {exc}.") from exc
 
 
-def decode_image(
-    source: ImageSource, size: int | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> np.ndarray:
+def decode_image(source: ImageSource, size: int | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode ``source`` to a ``(H, W, 3)`` uint8 RGB array, resized to ``size`` x ``size`` if given."""
     img = open_image(source, max_pixels=max_pixels, draft_size=size)
     if size is not None and img.size != (size, size):

@@ -110,22 +110,54 @@ def _from_folders(root: Path, split_dirs: dict[str, Path]) -> tuple[list[Sample]
             if not files:
                 empty.append((split, class_dir.name))
             samples += [Sample(p, class_dir.name, split) for p in files]
-        ignored += [p for p in folder.iterdir() if p.is_file()]
+        ignored += sorted(p for p in folder.iterdir() if p.is_file())
+        for hidden_dir in sorted(d for d in folder.iterdir() if d.is_dir() and is_hidden(d, root)):
+            ignored += _walk(hidden_dir, root)[1]
     return samples, ignored, empty
 
 
+def _csv_sample(row: dict, line: int, csv_path: Path) -> Sample:
+    path_text, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+    split_text = (row.get("split") or "").strip()
+    if not path_text or not label:
+        raise DatasetError(f"CSV '{csv_path}' line {line} has no path or no label ({row}); fill both or delete it.")
+    if split_text and split_text.lower() not in _SPLIT_ALIASES:
+        raise DatasetError(
+            f"CSV '{csv_path}' line {line} has split '{split_text}'; use train, val or test (or leave it empty)."
+        )
+    path = Path(path_text).expanduser()
+    return Sample(
+        path if path.is_absolute() else csv_path.parent / path, label, _SPLIT_ALIASES.get(split_text.lower(), "")
+    )
+
+
 def _from_csv(csv_path: Path) -> list[Sample]:
-    with csv_path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise DatasetError(f"CSV '{csv_path}' needs a header with 'path' and 'label' (and optional 'split').")
-        samples = []
-        for row in reader:
-            path = Path(row["path"])
-            path = path if path.is_absolute() else csv_path.parent / path
-            split = _SPLIT_ALIASES.get((row.get("split") or "").strip().lower(), "")
-            samples.append(Sample(path, row["label"].strip(), split))
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+                raise DatasetError(f"CSV '{csv_path}' needs a header with 'path' and 'label' (and optional 'split').")
+            samples = [_csv_sample(row, reader.line_num, csv_path) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(
+            f"Cannot read CSV '{csv_path}' ({exc}); save it as UTF-8 text with a path,label header."
+        ) from exc
+    with_split = sum(1 for s in samples if s.split)
+    if 0 < with_split < len(samples):
+        raise DatasetError(
+            f"CSV '{csv_path}' gives a split for {with_split} of {len(samples)} rows; fill the split column for "
+            "every row, or leave it empty everywhere to split automatically."
+        )
     return samples
+
+
+def _check_fractions(split: Sequence[float]) -> None:
+    values = list(split)
+    if len(values) != 3 or any(not 0 <= f <= 1 for f in values) or abs(sum(values) - 1) > 1e-6 or values[0] <= 0:
+        raise DatasetError(
+            f"split={values} must be three train/val/test fractions in [0, 1] that sum to 1 with train > 0, "
+            "e.g. 0.7 0.15 0.15."
+        )
 
 
 def discover(data: str | Path, *, split: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0) -> DatasetLayout:
@@ -134,6 +166,7 @@ def discover(data: str | Path, *, split: Sequence[float] = (0.7, 0.15, 0.15), se
     Layouts: ``{train,val,test}/<class>/``, ``{train,val}/<class>/``, ``{train,test}/<class>/`` (val carved
     from train), ``<class>/`` (split ``split`` with ``seed``), or a CSV file of ``path,label[,split]``.
     """
+    _check_fractions(split)
     root = Path(data).expanduser()
     if not root.exists():
         raise DatasetError(f"Dataset '{root}' does not exist; pass a folder of class folders or a CSV file.")
@@ -144,16 +177,12 @@ def discover(data: str | Path, *, split: Sequence[float] = (0.7, 0.15, 0.15), se
         if root.suffix.lower() != ".csv":
             raise DatasetError(f"'{root}' is a file but not a .csv; pass a folder of class folders or a CSV.")
         samples, kind = _from_csv(root), "csv"
-        if all(s.split for s in samples):
-            pass
-        else:
+        if not samples or not samples[0].split:
             samples = _stratified(samples, split, SPLITS, seed)
             notes.append(f"Split {len(samples)} rows {split} with seed {seed}.")
     else:
         split_dirs = {
-            _SPLIT_ALIASES[d.name.lower()]: d
-            for d in root.iterdir()
-            if d.is_dir() and d.name.lower() in _SPLIT_ALIASES
+            _SPLIT_ALIASES[d.name.lower()]: d for d in root.iterdir() if d.is_dir() and d.name.lower() in _SPLIT_ALIASES
         }
         if split_dirs and "train" not in split_dirs:
             raise DatasetError(f"'{root}' has {sorted(split_dirs)} folders but no 'train' folder.")

@@ -2,6 +2,8 @@
 
 The values are fitted by evaluation (``imgclf evaluate``) and stored in the run's ``calibration.json``;
 every prediction path (CLI, Python, app) applies them through :class:`ConfidencePolicy`.
+``calibration.json`` holds ``temperature``, ``threshold`` (and its validation ``threshold_coverage``,
+``threshold_accuracy``, ``target_accuracy``, ``threshold_met``), ``ood_threshold`` and ``ood_auroc``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 
 from imgclf.engine.bundle import read_json
 
-__all__ = ["ConfidencePolicy", "apply_temperature"]
+__all__ = ["CALIBRATION_FILE", "ConfidencePolicy", "apply_temperature"]
 
 CALIBRATION_FILE = "calibration.json"
 

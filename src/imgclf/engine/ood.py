@@ -34,8 +34,13 @@ class KnnOOD:
         with np.load(path) as data:
             return cls(data["features"])
 
-    def score(self, features: np.ndarray) -> np.ndarray:
-        """One score per row of ``features``: 1 - cosine similarity to the k-th nearest neighbour."""
+    def score(self, features: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
+        """One score per row of ``features``: 1 - cosine similarity to the k-th nearest neighbour.
+
+        ``exclude_self`` is for rows that are themselves in the bank (training images scored against the
+        other training images): each row's own, nearest match is skipped.
+        """
+        k = min(self.k + int(exclude_self), len(self.bank))
         sims = _normalize(features) @ self.bank.T
-        kth = np.partition(-sims, self.k - 1, axis=1)[:, self.k - 1]
+        kth = np.partition(-sims, k - 1, axis=1)[:, k - 1]
         return 1.0 + kth

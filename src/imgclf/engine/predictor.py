@@ -110,6 +110,13 @@ class Classifier:
         ood = self.ood.score(feats) if self.ood is not None else np.full(len(pixels), np.nan)
         return self.policy.calibrate(probs), ood
 
+    def describe(
+        self, source: str, features: np.ndarray, probs: np.ndarray, *, top_k: int = 3, threshold: float | None = None
+    ) -> Prediction:
+        """The prediction for one image from its pooled ``features`` and raw ``probs`` (e.g. a Grad-CAM pass)."""
+        ood = self.ood.score(np.asarray(features)[None])[0] if self.ood is not None else np.nan
+        return self._prediction(source, self.policy.calibrate(np.asarray(probs)[None])[0], ood, top_k, threshold)
+
     def _prediction(self, source: str, probs: np.ndarray, ood: float, top_k: int, threshold: float | None):
         order = np.argsort(probs)[::-1][:top_k]
         conf = float(probs[order[0]])

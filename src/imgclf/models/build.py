@@ -67,9 +67,7 @@ def build_head(*, feature_dim: int, num_classes: int, units: Sequence[int], drop
     return keras.Sequential(layers, name="head")
 
 
-def build_classifier(
-    spec: BackboneSpec, backbone: keras.Model, head: keras.Model, *, input_size: int
-) -> keras.Model:
+def build_classifier(spec: BackboneSpec, backbone: keras.Model, head: keras.Model, *, input_size: int) -> keras.Model:
     """One model from raw RGB pixels in [0, 255] to class probabilities."""
     inputs = keras.Input((input_size, input_size, 3), name="image")
     x = Preprocess(spec.preprocess, name="preprocess")(inputs)

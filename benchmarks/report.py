@@ -1,0 +1,294 @@
+"""Turn the collected results into tables, target verdicts, a terminal report and ``docs/BENCHMARKS.md``.
+
+Pure functions over the results dict the driver assembles (see :mod:`benchmarks.run`); a missing, failed
+or skipped measurement shows as such instead of breaking the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["TARGETS", "Table", "Target", "build_tables", "build_targets", "render_markdown", "render_text"]
+
+GIB = 1024.0  # MiB per GiB
+PHASES = ("setup", "features", "head", "finetune", "other")
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """One titled table of strings."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One target of the issue: the goal, the measured figure and whether it is met (``None``: not measured)."""
+
+    name: str
+    goal: str
+    measured: str
+    met: bool | None
+
+
+def _ok(result: Any) -> bool:
+    return isinstance(result, dict) and "error" not in result and "skipped" not in result
+
+
+def _why(result: Any) -> str:
+    if isinstance(result, dict) and ("error" in result or "skipped" in result):
+        return ("failed: " + str(result["error"])) if "error" in result else "skipped: " + str(result["skipped"])
+    return "not run"
+
+
+def _sec(x: float) -> str:
+    return f"{x:.1f} s"
+
+
+def _spread(values: Sequence[float], digits: int) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def _cold(results: dict) -> list[dict]:
+    return [r for r in results.get("time", {}).get("default_cold", []) if _ok(r)]
+
+
+def _train_row(label: str, r: Any) -> tuple[str, ...]:
+    if not _ok(r):
+        return (label, _why(r), *[""] * 7)
+    phases = tuple(_sec(r["phases_s"][p]) for p in PHASES)
+    return (label, *phases, _sec(r["total_s"]), f"{r['val_accuracy']:.3f}", f"{r['peak_rss_mib'] / GIB:.2f} GiB")
+
+
+def _time_table(results: dict) -> Table:
+    section = results.get("time", {})
+    runs = section.get("default_cold", [])
+    rows = [_train_row(f"default, seed {r.get('seed', '?')}, cold cache", r) for r in runs]
+    cold = _cold(results)
+    if len(cold) > 1:
+        totals, accs = [r["total_s"] for r in cold], [r["val_accuracy"] for r in cold]
+        rows.append(
+            (f"default, cold: mean ± sd of {len(cold)}", *[""] * 5, _spread(totals, 1) + " s", _spread(accs, 3), "")
+        )
+    rows.append(_train_row("default, warm cache", section.get("default_warm")))
+    rows.append(_train_row("classic (--recipe classic)", section.get("classic")))
+    floor = section.get("floor")
+    floor_text = f"{_sec(floor['seconds'])} ({floor['images']} images)" if _ok(floor) else _why(floor)
+    rows.append(("floor: one bare forward pass", *[""] * 5, floor_text, "", ""))
+    headers = ("run", *PHASES, "total", "val acc", "peak RSS")
+    return Table("Time to accuracy (hymenoptera)", headers, tuple(rows))
+
+
+def _inference_table(results: dict) -> Table:
+    r = results.get("inference")
+    if not _ok(r):
+        return Table("Inference", ("measure", "value"), (("inference", _why(r)),))
+    ms = lambda d: f"p50 {d['p50']:.1f} ms, p95 {d['p95']:.1f} ms"  # noqa: E731
+    rows = (
+        (f"bare model.predict, batch {r['batch_size']} (pixels pre-decoded)", f"{r['bare_images_per_s']:.1f} images/s"),
+        ("imgclf predict FOLDER, steady (decoding included)", f"{r['cli_images_per_s']:.1f} images/s"),
+        ("imgclf predict FOLDER, end to end (process start, model load)", f"{r['cli_seconds']:.1f} s"),
+        ("bare forward, one image (pre-decoded)", ms(r["forward_ms"])),
+        ("Classifier.predict, one image (decoding included)", ms(r["predict_ms"])),
+        ("Grad-CAM + prediction, one image (decoding included)", ms(r["gradcam_ms"])),
+    )
+    return Table(f"Inference ({r['images']} images)", ("measure", "value"), rows)
+
+
+def _precision_table(results: dict) -> Table:
+    section = results.get("precision", {})
+    base = section.get("float32")
+    rows = []
+    for policy in ("float32", "mixed_bfloat16", "mixed_float16"):
+        r = section.get(policy)
+        if not _ok(r):
+            rows.append((policy, _why(r), "", "", "", ""))
+            continue
+        speedup = change = ""
+        if _ok(base):
+            speedup = f"{r['images_per_s'] / base['images_per_s']:.2f}x"
+            change = f"{(r['val_accuracy'] - base['val_accuracy']) * 100:+.1f} points"
+        rows.append((policy, r["device"], f"{r['images_per_s']:.1f}", f"{r['val_accuracy']:.3f}", speedup, change))
+    headers = ("policy", "device", "images/s", "val acc", "speed-up", "accuracy change")
+    return Table("Precision (inference, same trained weights)", headers, tuple(rows))
+
+
+def _cache_rows(results: dict) -> list[tuple[str, str]]:
+    cold = _cold(results)
+    if not cold:
+        return [("feature cache per 1000 images", "not measured")]
+    r = cold[0]
+    added = {k: r["cache_after"][k] - r["cache_before"][k] for k in ("files", "bytes", "disk_bytes")}
+    images = r["train_images"] + r["val_images"]
+    per_entry = added["bytes"] / max(added["files"], 1) * 1000 / 2**20
+    per_image = added["bytes"] / max(images, 1) * 1000 / 2**20
+    disk = added["disk_bytes"] / max(images, 1) * 1000 / 2**20
+    views = f"1 clean + {r['cache_views']} augmented views per train image, 1 per val image"
+    return [
+        ("feature cache per 1000 cached views", f"{per_entry:.1f} MiB"),
+        (f"feature cache per 1000 dataset images ({views})", f"{per_image:.1f} MiB ({disk:.1f} MiB allocated)"),
+    ]
+
+
+def _memory_table(results: dict) -> Table:
+    train = [*_cold(results), *(r for r in (results.get("time", {}).get(k) for k in ("default_warm", "classic")))]
+    train = [r for r in train if _ok(r)]
+    rows = [
+        (f"training peak RSS ({r['recipe']}, seed {r['seed']})", f"{r['peak_rss_mib'] / GIB:.2f} GiB") for r in train
+    ]
+    app = results.get("app")
+    rows.append(("app process peak RSS", f"{app['peak_rss_mib'] / GIB:.2f} GiB" if _ok(app) else _why(app)))
+    if _ok(app):
+        for mode in ("without_gradcam", "with_gradcam"):
+            m = app[mode]
+            text = f"{m['classify_ms']:.0f} ms (rerun after upload {m['rerun_new_upload_ms']:.0f} ms)"
+            rows.append((f"app: classify one upload, {mode.replace('_', ' ')}", text))
+    return Table("Memory and the app", ("measure", "value"), (*rows, *_cache_rows(results)))
+
+
+def _scale_table(results: dict) -> Table:
+    rows = []
+    for key in ("small", "large"):
+        r = results.get("scale", {}).get(key)
+        if not _ok(r):
+            rows.append((key, _why(r), "", "", "", ""))
+            continue
+        backbone = f"{r['backbone']} @ {r['input_size']} px ({r['feature_dim']}-d)"
+        rss = (f"{r['rss_before_mib']:.0f} MiB", f"{r['peak_rss_mib']:.0f} MiB")
+        rows.append((f"{r['images']:,}", backbone, f"{r['images_per_s']:.0f}", *rss, f"{r['seconds']:.1f} s"))
+    headers = ("images", "backbone", "images/s", "RSS before", "peak RSS", "time")
+    return Table("Scale: feature extraction on generated JPEGs", headers, tuple(rows))
+
+
+def build_tables(results: dict) -> list[Table]:
+    """Every table of the report, in order."""
+    return [
+        _time_table(results),
+        _inference_table(results),
+        _precision_table(results),
+        _memory_table(results),
+        _scale_table(results),
+    ]
+
+
+# (target, key of _measures, comparison, limit, how the measured figure is written)
+TARGETS = (
+    ("default recipe val accuracy (mean of cold runs)", "accuracy", ">=", 0.95, "{:.3f}"),
+    ("classic / default total wall time, cold cache", "cold_ratio", ">=", 8, "{:.1f}x"),
+    ("classic / default total wall time, warm cache", "warm_ratio", ">=", 20, "{:.1f}x"),
+    ("default cold total / floor (one bare forward pass)", "floor_ratio", "<=", 3, "{:.2f}x"),
+    ("imgclf predict / bare model.predict throughput", "cli_share", ">=", 0.9, "{:.2f}"),
+    ("mixed bfloat16 / float32 inference speed", "bf16_speedup", ">=", 1.3, "{:.2f}x"),
+    ("mixed bfloat16 accuracy change (points)", "bf16_change", "<=", 0.5, "{:.2f}"),
+    ("training peak RSS, largest run (GiB)", "train_rss_gib", "<", 4, "{:.2f}"),
+    ("peak RSS of extraction, 20,000 / 1,000 images", "scale_ratio", "<=", 1.5, "{:.2f}x"),
+    ("app: classify one upload / bare forward of one image", "app_ratio", "<=", 1.5, "{:.2f}x"),
+    ("app: classify with Grad-CAM / bare forward of one image", "gradcam_ratio", "<=", 3, "{:.2f}x"),
+)
+_COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    return None if num is None or den is None or den == 0 else num / den
+
+
+def _get(result: Any, *keys: str) -> float | None:
+    for key in keys:
+        if not _ok(result) or key not in result:
+            return None
+        result = result[key]
+    return float(result)
+
+
+def _measures(results: dict) -> dict[str, float | None]:
+    """The figures the targets are judged on (``None`` where not measured)."""
+    section, cold = results.get("time", {}), _cold(results)
+    cold_total = statistics.mean(r["total_s"] for r in cold) if cold else None
+    classic = _get(section.get("classic"), "total_s")
+    inf, app, scale = results.get("inference"), results.get("app"), results.get("scale", {})
+    f32, bf16 = results.get("precision", {}).get("float32"), results.get("precision", {}).get("mixed_bfloat16")
+    acc32, acc16 = _get(f32, "val_accuracy"), _get(bf16, "val_accuracy")
+    forward = _get(inf, "forward_ms", "p50")
+    train_rss = [r["peak_rss_mib"] for r in (*cold, section.get("default_warm"), section.get("classic")) if _ok(r)]
+    return {
+        "accuracy": statistics.mean(r["val_accuracy"] for r in cold) if cold else None,
+        "cold_ratio": _ratio(classic, cold_total),
+        "warm_ratio": _ratio(classic, _get(section.get("default_warm"), "total_s")),
+        "floor_ratio": _ratio(cold_total, _get(section.get("floor"), "seconds")),
+        "cli_share": _ratio(_get(inf, "cli_images_per_s"), _get(inf, "bare_images_per_s")),
+        "bf16_speedup": _ratio(_get(bf16, "images_per_s"), _get(f32, "images_per_s")),
+        "bf16_change": None if acc32 is None or acc16 is None else abs(acc16 - acc32) * 100,
+        "train_rss_gib": max(train_rss) / GIB if train_rss else None,
+        "scale_ratio": _ratio(_get(scale.get("large"), "peak_rss_mib"), _get(scale.get("small"), "peak_rss_mib")),
+        "app_ratio": _ratio(_get(app, "without_gradcam", "classify_ms"), forward),
+        "gradcam_ratio": _ratio(_get(app, "with_gradcam", "classify_ms"), forward),
+    }
+
+
+def build_targets(results: dict) -> list[Target]:
+    """The issue's targets with the measured figure and the verdict."""
+    measured = _measures(results)
+    targets = []
+    for name, key, op, limit, fmt in TARGETS:
+        value = measured[key]
+        text = "not measured" if value is None else fmt.format(value)
+        met = None if value is None else bool(_COMPARE[op](value, limit))
+        targets.append(Target(name, f"{op} {limit}", text, met))
+    return targets
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "NOT met", None: "not measured"}[met]
+
+
+def _target_table(targets: Sequence[Target]) -> Table:
+    rows = tuple((t.name, t.goal, t.measured, _verdict(t.met)) for t in targets)
+    return Table("Targets", ("target", "goal", "measured", "verdict"), rows)
+
+
+def _text_table(table: Table) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(table.headers, *table.rows, strict=True)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+    return "\n".join([table.title, line(table.headers), line("-" * w for w in widths), *map(line, table.rows)])
+
+
+def render_text(tables: Sequence[Table], targets: Sequence[Target]) -> str:
+    """The report for the terminal: aligned plain-text tables."""
+    return "\n\n".join(_text_table(t) for t in [*tables, _target_table(targets)]) + "\n"
+
+
+def _md_table(table: Table) -> str:
+    cell = lambda c: str(c).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(map(cell, table.headers)) + " |", "|" + "---|" * len(table.headers)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in table.rows]
+    return f"## {table.title}\n\n" + "\n".join(lines)
+
+
+def render_markdown(meta: dict, tables: Sequence[Table], targets: Sequence[Target], notes: Sequence[str]) -> str:
+    """``docs/BENCHMARKS.md``: machine, versions, command, date, every table, the targets and how it was measured."""
+    machine = "\n".join(f"- {k}: {v}" for k, v in meta["machine"].items())
+    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    head = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{meta['command']}` on {meta['date']} in {meta['wall_minutes']:.1f} minutes"
+        + (" (**--quick smoke run: figures are not representative**)" if meta.get("quick") else "")
+        + ". Rerun with `make bench` (needs IMGCLF_WEIGHTS and IMGCLF_TEST_DATA).",
+        "",
+        "## Machine",
+        "",
+        machine,
+        f"- versions: {versions}",
+        f"- data: `{meta['data']}`",
+    ]
+    body = [_md_table(t) for t in [_target_table(targets), *tables]]
+    how = "## How it was measured\n\n" + "\n".join(f"- {n}" for n in notes)
+    return "\n".join(head) + "\n\n" + "\n\n".join(body) + "\n\n" + how + "\n"

@@ -1,0 +1,43 @@
+"""``imgclf app``: open the Streamlit app (classify, model report, dataset health, training)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["add_parser", "app_command", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``app`` subcommand."""
+    parser = subparsers.add_parser(
+        "app",
+        help="open the web app: classify images, read model reports, check datasets, train",
+        description="Start the Streamlit app. Runs are looked up in --runs; with none, the app classifies "
+        "into the 1000 ImageNet classes with the pretrained ResNet50.",
+    )
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder of runs (default: runs/)")
+    parser.add_argument("--port", type=int, default=8501, help="port to serve on (default: 8501)")
+    parser.add_argument("--address", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--headless", action="store_true", help="do not open a browser")
+    parser.set_defaults(handler=run)
+
+
+def app_command(runs: Path, *, port: int, address: str, headless: bool) -> list[str]:
+    """The ``streamlit run`` command line that serves the app."""
+    main = Path(__file__).resolve().parents[2] / "app" / "main.py"
+    return [
+        sys.executable, "-m", "streamlit", "run", str(main),
+        "--server.port", str(port), "--server.address", address,
+        "--server.headless", "true" if headless else "false",
+        "--server.maxUploadSize", "50", "--browser.gatherUsageStats", "false",
+        "--", "--runs", str(runs.expanduser().resolve()),
+    ]  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; return Streamlit's exit status."""
+    print(f"imgclf app: runs from {args.runs.resolve()}; open http://{args.address}:{args.port}", flush=True)
+    return subprocess.call(app_command(args.runs, port=args.port, address=args.address, headless=args.headless))

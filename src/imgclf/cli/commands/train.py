@@ -1,0 +1,77 @@
+"""``imgclf train DATA``: two-phase transfer learning into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a classifier on a folder of class folders (or a CSV)")
+    p.add_argument("data", help="dataset folder ({train,val,test}/<class>/, <class>/...) or CSV of path,label")
+    p.add_argument("--out", default="runs/train", help="run folder (a suffix is added if it exists)")
+    p.add_argument("--config", help="YAML file of settings (see imgclf/config/default.yaml)")
+    p.add_argument("--backbone", help="backbone name (see `imgclf backbones`)")
+    p.add_argument("--weights", help="imagenet | PATH to a .weights.h5 file | none")
+    p.add_argument("--recipe", choices=["fast", "classic"], help="fast (default) or the original design's recipe")
+    p.add_argument("--epochs", type=int, nargs=2, metavar=("P1", "P2"), help="epochs of phase 1 and phase 2")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--augment", choices=["none", "light", "classic", "strong"])
+    p.add_argument("--mixed-precision", choices=["auto", "bfloat16", "float16"], help="default: float32")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other setting (YAML value)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run at --out")
+    p.add_argument("--progress-file", help="append progress events as JSON lines to this file")
+    p.set_defaults(handler=run)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    import yaml
+
+    from imgclf.config import ConfigError
+
+    out = {
+        "backbone": args.backbone,
+        "weights": args.weights,
+        "recipe": args.recipe,
+        "batch_size": args.batch_size,
+        "augment": args.augment,
+        "mixed_precision": args.mixed_precision,
+        "seed": args.seed,
+    }
+    if args.epochs:
+        out["phase1_epochs"], out["phase2_epochs"] = args.epochs
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set '{item}' must look like KEY=VALUE, e.g. --set dropout=0.3")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from imgclf.config import load_config
+    from imgclf.engine.progress import JsonlProgress, TqdmProgress
+    from imgclf.engine.trainer import train
+
+    cfg = load_config(args.config, _overrides(args))
+    bars = TqdmProgress()
+    sinks = [bars] + ([JsonlProgress(args.progress_file)] if args.progress_file else [])
+
+    def progress(event) -> None:
+        for sink in sinks:
+            sink(event)
+
+    try:
+        run_dir = train(args.data, cfg, Path(args.out), progress=progress, resume=args.resume)
+    except Exception as exc:
+        from imgclf.engine.progress import ProgressEvent
+
+        bars.close()
+        if args.progress_file:
+            JsonlProgress(args.progress_file)(ProgressEvent("error", 0, 0, str(exc)))
+        raise
+    print(run_dir)
+    return 0

@@ -1,0 +1,174 @@
+"""The trainer: dataset check, phase 1 (frozen backbone, cached features), phase 2 (fine-tuning), bundle."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import platform
+import shutil
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from imgclf.data.check import DatasetReport, check_dataset
+
+from imgclf.config import Config, default_config, load_config, save_config
+from imgclf.data.layout import Sample
+from imgclf.engine import phases
+from imgclf.engine.bundle import finalize_run, partial_dir, read_json, unique_run_dir, write_json
+from imgclf.engine.progress import ProgressCallback, ProgressEvent
+from imgclf.errors import ImgclfError
+from imgclf.models.build import build_classifier, build_head, precision, resolve_precision
+from imgclf.models.registry import get_backbone
+from imgclf.models.weights import load_backbone
+
+__all__ = ["TrainData", "train"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainData:
+    """The usable samples of each split, as paths and class indices."""
+
+    classes: tuple[str, ...]
+    train: tuple[Sample, ...]
+    val: tuple[Sample, ...]
+    test: tuple[Sample, ...]
+
+    def xy(self, split: str) -> tuple[list[Path], np.ndarray]:
+        """Paths and integer labels of ``split``."""
+        samples = getattr(self, split)
+        return [s.path for s in samples], np.array([self.classes.index(s.label) for s in samples], dtype=np.int64)
+
+
+def _usable(report: DatasetReport) -> TrainData:
+    report.raise_if_untrainable()
+    layout = report.layout
+    bad = report.bad_files
+    by_split = {name: tuple(s for s in layout.split(name) if s.path not in bad) for name in ("train", "val", "test")}
+    if not by_split["val"]:
+        raise ImgclfError(f"Dataset '{layout.root}' has no usable validation images; add a val/ folder or more images.")
+    return TrainData(layout.classes, by_split["train"], by_split["val"], by_split["test"])
+
+
+def _prepare(partial: Path, cfg: Config, report: DatasetReport, data: TrainData, extra: dict) -> None:
+    partial.mkdir(parents=True)
+    (partial / "checkpoints").mkdir()
+    save_config(cfg, partial / "config.yaml", extra=extra)
+    write_json(partial / "labels.json", {"classes": list(data.classes)})
+    write_json(partial / "dataset_report.json", report.to_dict())
+    splits = {name: [[str(s.path), s.label] for s in getattr(data, name)] for name in ("train", "val", "test")}
+    write_json(partial / "splits.json", splits)
+    write_json(partial / "meta.json", {**extra, "complete": False})
+
+
+def _versions() -> dict[str, str]:
+    import PIL
+    import sklearn
+
+    from imgclf import __version__
+
+    return {
+        "imgclf": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "sklearn": sklearn.__version__,
+    }
+
+
+def _write_history(path: Path, rows: Sequence[dict]) -> None:
+    fields = ["phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _open_run(out: Path, resume: bool) -> tuple[Path, Path]:
+    if resume:
+        partial = partial_dir(out)
+        if not partial.is_dir():
+            raise ImgclfError(f"Nothing to resume: '{partial}' does not exist. Start a new run without --resume.")
+        return out, partial
+    run_dir = unique_run_dir(out)
+    partial = partial_dir(run_dir)
+    if partial.exists():
+        raise ImgclfError(
+            f"'{partial}' holds an interrupted run; continue it with --resume, or delete that folder to start over."
+        )
+    return run_dir, partial
+
+
+def train(
+    data: str | Path,
+    cfg: Config | None = None,
+    out: str | Path = "runs/train",
+    *,
+    progress: ProgressCallback | None = None,
+    resume: bool = False,
+) -> Path:
+    """Train a classifier on the dataset at ``data`` and return the finished run folder.
+
+    Bad files are skipped (and listed in the run's dataset report); an untrainable dataset is refused before
+    any model is built. The run is written to ``<out>.partial`` and renamed to ``out`` when complete.
+    """
+    cfg = cfg or default_config()
+    notify = progress or (lambda event: None)
+    run_dir, partial = _open_run(Path(out), resume)
+    if resume:
+        cfg = load_config(overrides=read_json(partial / "meta.json")["config"])
+    notify(ProgressEvent("check", 0, 1, f"checking {data}"))
+    report = check_dataset(data, split=cfg.split, seed=cfg.seed, min_side=cfg.min_side, max_pixels=cfg.max_pixels)
+    samples = _usable(report)
+    spec = get_backbone(cfg.backbone)
+    size = cfg.input_size or spec.input_size
+    policy = resolve_precision(cfg.mixed_precision)
+    keras.utils.set_random_seed(cfg.seed)
+    with precision(policy):
+        backbone, weights_id = load_backbone(spec, cfg.weights, size)
+        if weights_id == "none":  # random init is decided by the seed: features are only reusable with it
+            weights_id = f"random-init-seed{cfg.seed}"
+        head = build_head(
+            feature_dim=backbone.output.shape[-1],
+            num_classes=len(samples.classes),
+            units=cfg.head_units,
+            dropout=cfg.dropout,
+        )
+        model = build_classifier(spec, backbone, head, input_size=size)
+    extra = {
+        "backbone": spec.name,
+        "input_size": size,
+        "weights": cfg.weights,
+        "weights_id": weights_id,
+        "precision": policy,
+        "dataset": str(Path(data).resolve()),
+        "classes": list(samples.classes),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "config": cfg.to_dict(),
+    }
+    if not resume:
+        _prepare(partial, cfg, report, samples, extra)
+    notify(ProgressEvent("check", 1, 1, f"{len(samples.train)} train / {len(samples.val)} val images"))
+    ctx = phases.PhaseContext(cfg, spec, size, policy, weights_id, samples, partial, notify)
+    started = time.perf_counter()
+    history = phases.run_phase1(model, backbone, head, ctx)
+    history += phases.run_phase2(model, backbone, ctx)
+    model.save(partial / "model.keras")
+    _write_history(partial / "history.csv", history)
+    write_json(partial / "meta.json", {**extra, "complete": False, "train_seconds": time.perf_counter() - started})
+    if run_dir.exists():
+        shutil.rmtree(partial)
+        raise ImgclfError(
+            f"'{run_dir}' appeared while training; nothing was overwritten. Train again with a new --out."
+        )
+    finalize_run(partial, run_dir)
+    best = max((r["val_accuracy"] for r in history if r.get("val_accuracy") is not None), default=float("nan"))
+    notify(ProgressEvent("done", 1, 1, f"Run saved to {run_dir} (best val accuracy {best:.3f})"))
+    return run_dir

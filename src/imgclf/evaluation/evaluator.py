@@ -1,0 +1,269 @@
+"""``evaluate(run)``: metrics, calibration, thresholds, OOD, suspects, plots and the report of a finished run.
+
+Temperature, confidence threshold and OOD threshold are fitted on the validation split and written to the
+run's ``calibration.json``, which every prediction path applies. Everything else goes to ``run/eval/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from imgclf.data.layout import DatasetError
+from imgclf.engine.bundle import read_json, write_json
+from imgclf.engine.confidence import CALIBRATION_FILE, ConfidencePolicy
+from imgclf.engine.ood import FEATURES_FILE, KnnOOD
+from imgclf.engine.predictor import Classifier, load
+from imgclf.evaluation.calibration import fit_temperature, nll, reliability
+from imgclf.evaluation.evidence import Evidence, Outside
+from imgclf.evaluation.figures import draw_all
+from imgclf.evaluation.inputs import Embedded, embed, embed_pixels, labelled_split, load_outside, resolve_eval_data
+from imgclf.evaluation.metrics import classification_metrics, format_table
+from imgclf.evaluation.report import write_report
+from imgclf.evaluation.suspects import Suspect, SuspectError, find_suspects
+from imgclf.evaluation.thresholds import choose_threshold, selective_scores
+
+__all__ = ["EvalResult", "evaluate"]
+
+OOD_QUANTILE = 0.95
+SUSPECTS_KEPT = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    """What :func:`evaluate` measured and wrote (``metrics`` is the content of ``eval/metrics.json``)."""
+
+    run_dir: Path
+    eval_dir: Path
+    metrics: dict[str, Any]
+    calibration: dict[str, Any]
+    suspects: tuple[Suspect, ...]
+    plots: dict[str, Path]
+    report: Path | None
+
+    def summary(self) -> str:
+        """The terminal table: headline metrics, calibration, threshold, OOD, then one row per class."""
+        m, cal = self.metrics, self.calibration
+        extra = {
+            "evaluated_on": f"{m['evaluated_on']} ({m['test']['n']} images)",
+            "ece_before_calibration": m["calibration"]["ece_before"],
+            "ece_after_calibration": m["calibration"]["ece_after"],
+            "temperature": cal["temperature"],
+            "threshold": f"{cal['threshold']:.4f} (val coverage {cal['threshold_coverage']:.1%}, "
+            f"accuracy {cal['threshold_accuracy']:.1%}, target {cal['target_accuracy']:.1%})",
+            "test_coverage_at_threshold": m["threshold"]["test_coverage"],
+            "test_accuracy_at_threshold": m["threshold"]["test_accuracy"],
+            "ood_auroc_knn": m["ood"]["auroc"],
+            "ood_auroc_softmax": m["ood"]["softmax_auroc"],
+        }
+        return format_table(m["test"], extra)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _refresh_features(run: Path, train: Embedded) -> str:
+    """Make ``features.npz`` hold the final model's train embeddings (fine-tuning changes the backbone)."""
+    path = run / FEATURES_FILE
+    if path.is_file():
+        with np.load(path) as stored:
+            old = stored["features"].astype(np.float32)
+        if old.shape == train.features.shape and float((_unit(old) * _unit(train.features)).sum(1).min()) > 0.999:
+            return "features.npz already held the final model's train embeddings."
+    tmp = run / f".{FEATURES_FILE}.tmp.npz"
+    np.savez_compressed(tmp, features=train.features, labels=train.labels, paths=np.asarray(train.sources))
+    os.replace(tmp, path)
+    return "features.npz was rewritten with the final model's train embeddings (used by the OOD score)."
+
+
+def _auroc(inside: np.ndarray, outside: np.ndarray) -> float | None:
+    """AUROC of a score that should be higher for outside images; ``None`` without both kinds."""
+    if not len(inside) or not len(outside):
+        return None
+    truth = np.r_[np.zeros(len(inside)), np.ones(len(outside))]
+    return float(roc_auc_score(truth, np.r_[inside, outside]))
+
+
+def _outside(clf: Classifier, images: Sequence[tuple[str, np.ndarray]], bank: KnnOOD, policy) -> Outside:
+    pixels = np.stack([px for _, px in images])
+    feats, raw = embed_pixels(clf, pixels)
+    return Outside(tuple(name for name, _ in images), pixels, policy.calibrate(raw), bank.score(feats))
+
+
+def _history(run: Path) -> tuple[dict[str, str], ...]:
+    with (run / "history.csv").open(newline="", encoding="utf-8") as fh:
+        return tuple(csv.DictReader(fh))
+
+
+def _history_summary(history: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
+    """Per phase: epochs run, best validation accuracy and the last validation loss."""
+    out: list[dict[str, Any]] = []
+    for phase in dict.fromkeys(row.get("phase", "") for row in history):
+        rows = [r for r in history if r.get("phase", "") == phase]
+        accs = [float(r["val_accuracy"]) for r in rows if r.get("val_accuracy") not in (None, "")]
+        losses = [float(r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
+        best = max(accs) if accs else None
+        out.append(
+            {"phase": phase, "epochs": len(rows), "best_val_accuracy": best, "last_val_loss": (losses or [None])[-1]}
+        )
+    return out
+
+
+def _gather(clf: Classifier, data, outside, target: float, say: Callable[[str], None]) -> tuple[Evidence, list, str]:
+    """Embed every image once, fit temperature, threshold and OOD threshold on validation, rank suspects."""
+    run, classes = clf.run_dir, list(clf.classes)
+    evaluated_on, pairs = resolve_eval_data(run, data, classes)
+    say(f"Embedding {len(pairs)} evaluation images ({evaluated_on}), then validation and training images...")
+    test, val = embed(clf, pairs), embed(clf, labelled_split(run, "val", classes))
+    if not len(test.labels):
+        raise DatasetError(f"No readable images to evaluate on in '{evaluated_on}'; pass --data with labelled images.")
+    train = embed(clf, labelled_split(run, "train", classes))
+    notes = [_refresh_features(run, train)]
+    temperature = fit_temperature(val.labels, val.probs)
+    val_probs = ConfidencePolicy(temperature).calibrate(val.probs)
+    choice = choose_threshold(val_probs.max(axis=1), val_probs.argmax(axis=1) == val.labels, target)
+    bank = KnnOOD(train.features)
+    val_ood = bank.score(val.features)
+    ood_threshold = float(np.quantile(val_ood, OOD_QUANTILE)) if len(val_ood) else None
+    policy = ConfidencePolicy(temperature, choice.threshold, ood_threshold)
+    say("Scoring images from elsewhere and ranking suspect training images...")
+    try:
+        suspects = tuple(find_suspects(train.features, train.labels, classes, train.sources, top=SUSPECTS_KEPT))
+    except SuspectError as exc:
+        suspects, notes = (), [*notes, str(exc)]
+    evidence = Evidence(
+        test=test,
+        test_probs=policy.calibrate(test.probs),
+        test_ood=bank.score(test.features),
+        val=val,
+        val_probs=val_probs,
+        outside=_outside(clf, load_outside(outside, clf.input_size), bank, policy),
+        policy=policy,
+        choice=choice,
+        suspects=suspects,
+        history=_history(run),
+    )
+    skipped = [list(e) for e in test.errors + val.errors + train.errors]
+    return evidence, [*notes, *(f"Skipped {p}: {e}" for p, e in skipped)], evaluated_on
+
+
+def _ood_metrics(ev: Evidence, outside_source: str) -> dict[str, Any]:
+    limit = ev.policy.ood_threshold
+    flagged = lambda s: float((s > limit).mean()) if limit is not None and len(s) else None  # noqa: E731
+    return {
+        "method": "cosine distance to the k-th nearest training embedding (k-NN on pooled features, k = 5)",
+        "threshold": limit,
+        "threshold_rule": f"{OOD_QUANTILE:.0%} quantile of the validation scores",
+        "auroc": _auroc(ev.test_ood, ev.outside.ood),
+        "softmax_auroc": _auroc(1 - ev.test_probs.max(axis=1), 1 - ev.outside.probs.max(axis=1)),
+        "outside_source": outside_source,
+        "n_outside": len(ev.outside.names),
+        "test_flagged_share": flagged(ev.test_ood),
+        "outside_flagged_share": flagged(ev.outside.ood),
+    }
+
+
+def _metrics(run: Path, ev: Evidence, classes: list[str], evaluated_on: str, notes: list, outside) -> dict[str, Any]:
+    """Everything measured, as written to ``eval/metrics.json``."""
+    test = ev.test
+    if evaluated_on == "val":
+        notes = [
+            *notes,
+            "The run has no test split: metrics are on the validation split, which also fitted the "
+            "temperature and threshold, so they are optimistic.",
+        ]
+    before, after = reliability(test.labels, test.probs), reliability(test.labels, ev.test_probs)
+    counts = {s: Counter(i for _, i in labelled_split(run, s, classes)) for s in ("train", "val", "test")}
+    if evaluated_on not in counts:
+        counts["evaluated"] = Counter(test.labels.tolist())
+    return {
+        "run": str(run),
+        "evaluated_on": evaluated_on,
+        "notes": notes,
+        "model": {k: v for k, v in read_json(run / "meta.json").items() if k not in ("config", "versions")},
+        "classes": classes,
+        "history": _history_summary(ev.history),
+        "split_counts": {s: {classes[i]: int(n) for i, n in sorted(c.items())} for s, c in counts.items()},
+        "test": {
+            **classification_metrics(test.labels, ev.test_probs, classes),
+            "loss_uncalibrated": nll(test.labels, test.probs),
+        },
+        "calibration": {
+            "temperature": ev.policy.temperature,
+            "fitted_on": f"val ({len(ev.val.labels)} images)",
+            "ece_before": before.ece,
+            "ece_after": after.ece,
+            "val_nll_before": nll(ev.val.labels, ev.val.probs),
+            "val_nll_after": nll(ev.val.labels, ev.val_probs),
+            "reliability_before": before.to_dict(),
+            "reliability_after": after.to_dict(),
+        },
+        "threshold": {
+            **ev.choice.to_dict(),
+            **{
+                f"test_{k}": v
+                for k, v in selective_scores(ev.test_probs.max(1), ev.correct, ev.choice.threshold).items()
+            },
+        },
+        "ood": _ood_metrics(ev, str(outside) if outside else "scikit-image sample photos (skimage.data)"),
+        "suspects": [s.to_row() for s in ev.suspects],
+    }
+
+
+def _write_predictions(path: Path, ev: Evidence, classes: list[str]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "true", "predicted", "confidence", "correct", "status", "ood_score"])
+        for src, y, p, o in zip(ev.test.sources, ev.test.labels, ev.test_probs, ev.test_ood, strict=True):
+            conf, pred = float(p.max()), int(p.argmax())
+            status = ev.policy.status(conf, float(o))
+            writer.writerow([src, classes[y], classes[pred], f"{conf:.6f}", int(pred == y), status, f"{o:.6f}"])
+
+
+def evaluate(
+    run_dir: str | Path,
+    *,
+    data: str | Path | None = None,
+    outside: str | Path | None = None,
+    target_accuracy: float = 0.98,
+    html: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> EvalResult:
+    """Evaluate a finished run: write ``calibration.json``, ``eval/metrics.json``, plots and ``report.html``.
+
+    ``data`` is a split of the run (train, val, test) or another dataset; default: the test split, or val
+    when the run has none. ``outside`` is a folder of images unlike the classes (default: scikit-image's
+    sample photos) used to measure the OOD score.
+    """
+    say = progress or (lambda message: None)
+    clf = load(run_dir)
+    run, classes = clf.run_dir, list(clf.classes)
+    evidence, notes, evaluated_on = _gather(clf, data, outside, target_accuracy, say)
+    calibration = {
+        "temperature": evidence.policy.temperature,
+        **evidence.choice.to_dict(),
+        "ood_threshold": evidence.policy.ood_threshold,
+        "ood_auroc": _auroc(evidence.test_ood, evidence.outside.ood),
+        "fitted_on": "val",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_json(run / CALIBRATION_FILE, calibration)
+    metrics = _metrics(run, evidence, classes, evaluated_on, notes, outside)
+    eval_dir = run / "eval"
+    eval_dir.mkdir(exist_ok=True)
+    say("Drawing plots and writing the report...")
+    plots = draw_all(eval_dir / "plots", metrics, evidence)
+    _write_predictions(eval_dir / "predictions.csv", evidence, classes)
+    write_json(eval_dir / "metrics.json", metrics)
+    report = write_report(eval_dir / "report.html", metrics, plots) if html else None
+    return EvalResult(run, eval_dir, metrics, calibration, evidence.suspects, plots, report)

@@ -1,0 +1,138 @@
+"""The benchmark driver's rendering on fake results: tables, target verdicts, failures, the markdown report.
+
+The benchmarks themselves are not run here (``make bench`` does that).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from benchmarks.common import RESULT_PREFIX, parse_result
+from benchmarks.report import TARGETS, build_tables, build_targets, render_markdown, render_text
+from benchmarks.run import failures
+
+
+def train(seed: int, total: float, acc: float, recipe: str = "fast", rss: float = 2000.0) -> dict:
+    phases = {"setup": 5.0, "features": total * 0.4, "head": 2.0, "finetune": total * 0.4, "other": 1.0}
+    usage = {"files": 888, "bytes": 888 * 4224, "disk_bytes": 888 * 8192}
+    return {
+        "recipe": recipe,
+        "seed": seed,
+        "run": f"/tmp/runs/{recipe}-{seed}",
+        "total_s": total,
+        "phases_s": phases,
+        "val_accuracy": acc,
+        "peak_rss_mib": rss,
+        "train_images": 245,
+        "val_images": 153,
+        "cache_views": 2,
+        "cache_before": {"files": 0, "bytes": 0, "disk_bytes": 0},
+        "cache_after": usage,
+    }
+
+
+@pytest.fixture()
+def results() -> dict:
+    app_mode = lambda ms: {"rerun_new_upload_ms": ms + 40, "rerun_cached_ms": 40.0, "classify_ms": ms}  # noqa: E731
+    scale = lambda n, peak: {  # noqa: E731
+        "images": n, "backbone": "tinycnn", "input_size": 64, "feature_dim": 128, "seconds": n / 500,
+        "images_per_s": 500.0, "rss_before_mib": 800.0, "peak_rss_mib": peak,
+    }  # fmt: skip
+    return {
+        "time": {
+            "default_cold": [train(1, 100.0, 0.96), train(2, 110.0, 0.95), train(3, 90.0, 0.97)],
+            "default_warm": train(1, 20.0, 0.96),
+            "classic": train(1, 850.0, 0.94, recipe="classic", rss=3000.0),
+            "floor": {"seconds": 25.0, "images": 398, "images_per_s": 15.9},
+        },
+        "inference": {
+            "images": 398,
+            "batch_size": 32,
+            "bare_images_per_s": 30.0,
+            "cli_images_per_s": 28.5,
+            "cli_seconds": 25.0,
+            "forward_ms": {"p50": 50.0, "p95": 60.0},
+            "predict_ms": {"p50": 70.0, "p95": 90.0},
+            "gradcam_ms": {"p50": 140.0, "p95": 170.0},
+        },
+        "precision": {
+            "float32": {"policy": "float32", "device": "CPU", "images_per_s": 30.0, "val_accuracy": 0.960},
+            "mixed_bfloat16": {
+                "policy": "mixed_bfloat16",
+                "device": "CPU",
+                "images_per_s": 45.0,
+                "val_accuracy": 0.954,
+            },
+            "mixed_float16": {"policy": "mixed_float16", "skipped": "no GPU visible to TensorFlow"},
+        },
+        "app": {"peak_rss_mib": 1500.0, "with_gradcam": app_mode(200.0), "without_gradcam": app_mode(60.0)},
+        "scale": {"small": scale(1_000, 900.0), "large": scale(20_000, 950.0)},
+    }
+
+
+def verdicts(results: dict) -> dict[str, bool | None]:
+    return {t.name: t.met for t in build_targets(results)}
+
+
+def test_targets_are_judged_on_the_measured_ratios(results: dict):
+    targets = {t.name: t for t in build_targets(results)}
+    assert len(targets) == len(TARGETS)
+    cold = targets["classic / default total wall time, cold cache"]
+    assert cold.measured == "8.5x" and cold.met is True  # 850 / mean(100, 110, 90)
+    assert targets["classic / default total wall time, warm cache"].measured == "42.5x"
+    floor = targets["default cold total / floor (one bare forward pass)"]
+    assert floor.measured == "4.00x" and floor.met is False  # 100 / 25, goal <= 3
+    assert targets["mixed bfloat16 accuracy change (points)"].measured == "0.60"
+    assert targets["mixed bfloat16 accuracy change (points)"].met is False
+    assert targets["mixed bfloat16 / float32 inference speed"].measured == "1.50x"
+    assert targets["app: classify one upload / bare forward of one image"].measured == "1.20x"
+    assert targets["app: classify with Grad-CAM / bare forward of one image"].met is False  # 200 / 50 = 4
+    assert targets["training peak RSS, largest run (GiB)"].measured == "2.93"
+
+
+def test_failed_and_missing_measurements_are_reported_not_fatal(results: dict):
+    broken = copy.deepcopy(results)
+    broken["time"]["classic"] = {"error": "exit 1: Out of memory"}
+    del broken["scale"]
+    del broken["app"]
+    found = verdicts(broken)
+    assert found["classic / default total wall time, cold cache"] is None
+    assert found["peak RSS of extraction, 20,000 / 1,000 images"] is None
+    assert found["default recipe val accuracy (mean of cold runs)"] is True
+    text = render_text(build_tables(broken), build_targets(broken))
+    assert "failed: exit 1: Out of memory" in text
+    assert "skipped: no GPU visible to TensorFlow" in text
+    assert "not measured" in text
+    assert failures(broken) == ["time.classic"]
+    assert failures(results) == []
+
+
+def test_markdown_report_holds_machine_command_tables_and_targets(results: dict):
+    meta = {
+        "command": "make bench",
+        "date": "2025-01-01 12:00 UTC",
+        "wall_minutes": 31.5,
+        "quick": False,
+        "data": "/data/hymenoptera",
+        "machine": {"CPU": "Test CPU 9000", "logical cores": "2"},
+        "versions": {"python": "3.11.7", "tensorflow-cpu": "2.21.0"},
+    }
+    tables, targets = build_tables(results), build_targets(results)
+    doc = render_markdown(meta, tables, targets, ["one note"])
+    assert doc.startswith("# Benchmarks")
+    assert "`make bench`" in doc and "2025-01-01 12:00 UTC" in doc and "tensorflow-cpu 2.21.0" in doc
+    assert "not representative" not in doc
+    for table in tables:
+        assert f"## {table.title}" in doc
+    assert "| default, seed 2, cold cache |" in doc
+    assert "| mixed_bfloat16 | CPU | 45.0 | 0.954 | 1.50x | -0.6 points |" in doc
+    assert "- one note" in doc
+    assert "not representative" in render_markdown({**meta, "quick": True}, tables, targets, [])
+
+
+def test_result_line_is_found_among_other_output():
+    stdout = f"some log line\n{RESULT_PREFIX}" + '{"images": 3}\ntrailing noise\n'
+    assert parse_result(stdout) == {"images": 3}
+    assert parse_result("no result here\n") is None

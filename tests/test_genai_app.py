@@ -1,0 +1,123 @@
+"""The AI panel and the Settings page under Streamlit's AppTest, with fake providers (and one that is down)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fakes import DEFAULT_TEXT, Reply
+from genai_helpers import SECRET, png_bytes, start_fake
+
+KEY_VARS = ("IMGCLF_GENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+
+
+def _panel_script(png: bytes) -> None:
+    from imgclf.app.components.genai_panel import render_genai_panel
+    from imgclf.engine.predictor import Prediction
+
+    prediction = Prediction(
+        source="photo.png",
+        label="bees",
+        confidence=0.87,
+        status="ok",
+        top_k=(("bees", 0.87), ("wasps", 0.1), ("ants", 0.03)),
+        probabilities=(0.03, 0.87, 0.1),
+    )
+    render_genai_panel(prediction=prediction, image_bytes=png, run_dir=None, heatmap_peak=(0.5, 0.2), key="img")
+
+
+def _settings_script() -> None:
+    from imgclf.app.pages.settings import render_settings_page
+
+    render_settings_page()
+
+
+@pytest.fixture()
+def env(monkeypatch):
+    for name in KEY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IMGCLF_GENAI_TIMEOUT", "1")
+    monkeypatch.setenv("IMGCLF_GENAI_RETRIES", "0")
+    return monkeypatch
+
+
+def _configure(env, server, provider: str) -> None:
+    env.setenv("IMGCLF_GENAI_PROVIDER", provider)
+    env.setenv("IMGCLF_GENAI_MODEL", "test-model")
+    env.setenv("IMGCLF_GENAI_API_KEY", SECRET)
+    env.setenv("IMGCLF_GENAI_BASE_URL", server.url + ("/v1" if provider == "openai" else ""))
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [w.value for w in at.warning]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_no_provider_shows_the_offline_analysis(env):
+    env.setenv("IMGCLF_GENAI_PROVIDER", "none")
+    at = AppTest.from_function(_panel_script, args=(png_bytes(),)).run()
+    assert not at.exception and not at.checkbox
+    assert "**bees**, 87% confidence" in _texts(at) and "upper centre" in _texts(at)
+
+
+@pytest.mark.parametrize("provider", ["gemini", "openai"])
+def test_streamed_analysis_second_opinion_insights_and_chat(env, provider):
+    with start_fake(provider) as server:
+        _configure(env, server, provider)
+        opinion = {"verdict": "disagree", "label": "wasps", "reason": "Yellow and black bands."}
+        server.push(
+            Reply(), Reply(text=json.dumps(opinion)), Reply(text="Bees are fuzzy."), Reply(text="Look at the legs.")
+        )
+        at = AppTest.from_function(_panel_script, args=(png_bytes(),), default_timeout=30).run()
+        assert at.checkbox[0].label == f"Send this image to {provider}/test-model?"
+        assert server.requests == [] and "**bees**, 87% confidence" in _texts(at)  # nothing sent before consent
+        at.checkbox[0].check().run()
+        assert not at.exception
+        text = _texts(at)
+        assert DEFAULT_TEXT in text and "Bees are fuzzy." in text
+        assert "bees, 87% confidence (ok)" in text and "disagree: wasps" in text
+        assert at.warning[0].value == "Yellow and black bands."
+        assert len(server.requests) == 3
+        at.chat_input[0].set_value("What should I check?").run()
+        assert "Look at the legs." in _texts(at) and len(server.requests) == 4
+        at.run()  # a rerun shows stored results without calling the model again
+        assert len(server.requests) == 4 and "Look at the legs." in _texts(at)
+        assert SECRET not in _texts(at)
+
+
+def test_provider_that_is_down_keeps_the_panel_useful(env):
+    with start_fake("openai") as server:
+        _configure(env, server, "openai")
+    at = AppTest.from_function(_panel_script, args=(png_bytes(),), default_timeout=30).run()
+    at.checkbox[0].check().run()
+    assert not at.exception
+    assert "Cannot connect to openai/test-model" in at.error[0].value
+    assert "**bees**, 87% confidence" in _texts(at)
+    assert at.button[0].label == "Try again"
+
+
+def test_bad_setting_is_reported_and_offline_analysis_shown(env):
+    env.setenv("IMGCLF_GENAI_PROVIDER", "claude")
+    at = AppTest.from_function(_panel_script, args=(png_bytes(),)).run()
+    assert not at.exception and "is not a provider" in at.error[0].value
+    assert "**bees**, 87% confidence" in _texts(at)
+
+
+def test_settings_page_stores_values_for_the_session_and_hides_the_key(env):
+    env.delenv("IMGCLF_GENAI_PROVIDER", raising=False)
+    at = AppTest.from_function(_settings_script).run()
+    assert not at.exception
+    at.selectbox[0].set_value("openai")
+    at.text_input[0].set_value("llava")  # model
+    at.text_input[1].set_value("http://localhost:11434/v1")  # base URL
+    at.text_input[-1].set_value(SECRET)  # API key
+    at.button[0].click().run()
+    assert not at.exception
+    stored = at.session_state["imgclf_genai_settings"]
+    assert stored["IMGCLF_GENAI_PROVIDER"] == "openai" and stored["IMGCLF_GENAI_MODEL"] == "llava"
+    assert "In use: **openai/llava**" in at.info[0].value and "API key set" in at.info[0].value
+    assert all(SECRET not in str(t.value) for t in at.text_input)
+    timeout_box = next(t for t in at.text_input if t.label.startswith("Timeout"))
+    assert timeout_box.disabled  # IMGCLF_GENAI_TIMEOUT is set in the environment

@@ -1,0 +1,126 @@
+"""The trainer end to end on tiny models: bundle contents, accuracy, bad input, resume, cache reuse."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_dataset
+
+import imgclf
+from imgclf.config import load_config
+from imgclf.data.layout import DatasetError
+from imgclf.engine.bundle import REQUIRED_FILES, BundleError, partial_dir
+from imgclf.engine.cache import cache_info
+from imgclf.engine.progress import ProgressEvent
+from imgclf.engine.trainer import train
+
+TINY = {"backbone": "tinycnn", "weights": "none", "phase1_epochs": 3, "phase2_epochs": 0, "cache_views": 0}
+
+
+def test_bundle_holds_every_file_and_is_complete(tiny_run: Path):
+    for name in (*REQUIRED_FILES, "dataset_report.json", "splits.json", "features.npz"):
+        assert (tiny_run / name).is_file(), name
+    meta = json.loads((tiny_run / "meta.json").read_text())
+    assert meta["complete"] is True and meta["backbone"] == "tinycnn"
+    assert not partial_dir(tiny_run).exists()
+    assert not (tiny_run / "checkpoints").exists()
+    phases = {row["phase"] for row in csv.DictReader((tiny_run / "history.csv").open())}
+    assert phases == {"1", "2"}
+
+
+def test_trained_model_beats_chance_by_a_margin(tiny_run: Path):
+    splits = json.loads((tiny_run / "splits.json").read_text())
+    clf = imgclf.load(tiny_run)
+    preds = clf.predict([p for p, _ in splits["test"]])
+    accuracy = np.mean([p.label == label for p, (_, label) in zip(preds, splits["test"], strict=True)])
+    assert accuracy >= 0.9  # chance is 1/3
+    assert all(0 <= p.confidence <= 1 and p.status in ("ok", "uncertain", "unfamiliar") for p in preds)
+
+
+def test_bad_file_is_skipped_and_listed(tmp_path: Path):
+    data = make_dataset(tmp_path / "data")
+    (data / "train" / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    run = train(data, load_config(overrides=TINY), tmp_path / "run")
+    report = json.loads((run / "dataset_report.json").read_text())
+    assert "broken.jpg" in json.dumps(report)
+    trained_on = json.loads((run / "splits.json").read_text())["train"]
+    assert not any(p.endswith("broken.jpg") for p, _ in trained_on)
+
+
+@pytest.mark.parametrize(
+    "classes, counts",
+    [(("red",), {"train": 4, "val": 2}), (("red", "blue"), {"train": 1, "val": 1})],
+    ids=["single-class", "one-image-class"],
+)
+def test_untrainable_dataset_is_refused_before_building(tmp_path: Path, classes, counts):
+    data = make_dataset(tmp_path / "data", classes=classes, counts=counts)
+    with pytest.raises(DatasetError):
+        train(data, load_config(overrides=TINY), tmp_path / "run")
+    assert not (tmp_path / "run").exists() and not partial_dir(tmp_path / "run").exists()
+
+
+def test_interrupted_run_is_not_complete_and_resumes(tmp_path: Path):
+    data = make_dataset(tmp_path / "data")
+    cfg = load_config(overrides={**TINY, "phase2_epochs": 3, "patience": 10})
+    out = tmp_path / "run"
+
+    def interrupt(event: ProgressEvent) -> None:
+        if event.stage == "phase2" and event.step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(data, cfg, out, progress=interrupt)
+    assert not out.exists() and partial_dir(out).is_dir()
+    with pytest.raises(BundleError, match="resume"):
+        imgclf.load(out)
+    run = train(data, cfg, out, resume=True)
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [r["epoch"] for r in rows if r["phase"] == "2"] == ["1", "2", "3"]
+    assert imgclf.load(run).predict([next((data / "test" / "red").iterdir())])[0].label == "red"
+
+
+def test_second_run_reuses_the_feature_cache(tmp_path: Path):
+    data = make_dataset(tmp_path / "data", classes=("red", "green"))
+    cfg = load_config(overrides={**TINY, "cache_views": 1, "seed": 7})
+    train(data, cfg, tmp_path / "a")
+    before = {r["name"]: r["entries"] for r in cache_info()}
+    events: list[ProgressEvent] = []
+    train(data, cfg, tmp_path / "b", progress=events.append)
+    assert {r["name"]: r["entries"] for r in cache_info()} == before
+    messages = {e.message for e in events if e.stage == "features"}
+    assert messages == {"all features cached"}  # nothing was recomputed
+
+
+def test_random_init_features_are_not_shared_across_seeds(tmp_path: Path):
+    data = make_dataset(tmp_path / "data", classes=("red", "green"))
+    train(data, load_config(overrides={**TINY, "seed": 1}), tmp_path / "a")
+    events: list[ProgressEvent] = []
+    train(data, load_config(overrides={**TINY, "seed": 2}), tmp_path / "b", progress=events.append)
+    assert any(e.stage == "features" and e.total > 0 for e in events)
+
+
+def test_damaged_bundles_are_refused(tiny_run: Path, tmp_path: Path):
+    import shutil
+
+    half = tmp_path / "half"
+    shutil.copytree(tiny_run, half)
+    data = (half / "model.keras").read_bytes()
+    (half / "model.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError, match="damaged"):
+        imgclf.load(half)
+    (half / "model.keras").unlink()
+    with pytest.raises(BundleError, match="missing model.keras"):
+        imgclf.load(half)
+    with pytest.raises(BundleError, match="does not exist"):
+        imgclf.load(tmp_path / "nowhere")
+
+
+def test_existing_run_name_gets_a_suffix(tiny_run: Path, tmp_path: Path):
+    data = make_dataset(tmp_path / "data")
+    first = train(data, load_config(overrides=TINY), tmp_path / "r")
+    second = train(data, load_config(overrides=TINY), tmp_path / "r")
+    assert first.name == "r" and second.name == "r-2"
