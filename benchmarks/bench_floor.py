@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     backbone, _ = load_backbone(spec, cfg.weights, size)
     head = build_head(feature_dim=backbone.output.shape[-1], num_classes=2, units=(), dropout=0.0)
     extractor = feature_model(build_classifier(spec, backbone, head, input_size=size))
-    forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
-    forward(np.zeros((cfg.batch_size, size, size, 3), np.float32))  # trace once, outside the timing
+    signature = [tf.TensorSpec((None, size, size, 3), tf.float32)]
+    forward = tf.function(lambda x: extractor(x, training=False), input_signature=signature)
+    forward(np.zeros((cfg.batch_size, size, size, 3), np.float32))  # trace once (any batch size), outside the timing
     start = time.perf_counter()
     seen = 0
     for batch in image_dataset(paths, None, size=size, batch_size=cfg.batch_size, max_pixels=cfg.max_pixels):

@@ -1,6 +1,9 @@
-"""Feature extraction at scale: generate N small JPEGs, then run the trainer's extraction (content hashes, the
-streaming tf.data input, the on-disk feature cache, the memory-mapped feature array) and report throughput
-and this process's peak memory. Run it for 1,000 and 20,000 images to see whether memory stays flat.
+"""Scale: the trainer on a generated set of N small JPEGs, for feature-extraction throughput and peak memory.
+
+Generates ``{train,val}/{a,b}/`` (90 % train) of 96x96 smooth-noise JPEGs, then runs ``train()`` with a cheap
+backbone (default ``tinycnn`` at 64 px, random weights), no augmented views, one phase-1 epoch and no phase 2:
+the dataset check, content hashing, streaming input, on-disk cache and memory-mapped features all run at full
+size. Run it for 1,000 and 20,000 images to see whether memory stays flat.
 
 ``python -m benchmarks.bench_scale --images N [--backbone tinycnn] [--weights none] [--size 64]``
 """
@@ -8,97 +11,69 @@ and this process's peak memory. Run it for 1,000 and 20,000 images to see whethe
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import dir_usage, emit, peak_rss_mib, rss_mib
+from benchmarks.common import dir_usage, emit, peak_rss_mib
 
-__all__ = ["generate_images", "main"]
+__all__ = ["generate_dataset", "main"]
 
 
-def generate_images(folder: Path, count: int, *, side: int = 96, seed: int = 0) -> list[Path]:
-    """``count`` distinct smooth-noise JPEGs of ``side`` x ``side`` pixels, 1,000 per sub-folder."""
+def generate_dataset(root: Path, count: int, *, side: int = 96, seed: int = 0) -> Path:
+    """``count`` distinct JPEGs in ``root/{train,val}/{a,b}/``, every tenth one in val."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    paths = []
     for i in range(count):
+        split = "val" if i % 10 == 9 else "train"
+        folder = root / split / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
         coarse = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
-        path = folder / f"part{i // 1000:03d}" / f"img{i:06d}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        coarse.resize((side, side), Image.Resampling.BILINEAR).save(path, quality=90)
-        paths.append(path)
-    return paths
+        coarse.resize((side, side), Image.Resampling.BILINEAR).save(folder / f"img{i:06d}.jpg", quality=90)
+    return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Generate, extract and print the result line."""
+    """Generate, train and print the result line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, required=True)
     parser.add_argument("--backbone", default="tinycnn")
     parser.add_argument("--weights", default="none")
     parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)
 
-    import tensorflow as tf
+    from imgclf.config import load_config
+    from imgclf.engine.cache import cache_root
+    from imgclf.engine.trainer import train
 
-    from imgclf.data.decode import DEFAULT_MAX_PIXELS
-    from imgclf.engine.cache import FeatureCache, content_hash
-    from imgclf.engine.features import extract_features
-    from imgclf.models.build import build_classifier, build_head, feature_model
-    from imgclf.models.registry import get_backbone
-    from imgclf.models.weights import load_backbone
-
-    spec = get_backbone(args.backbone)
-    backbone, weights_id = load_backbone(spec, args.weights, args.size)
-    head = build_head(feature_dim=backbone.output.shape[-1], num_classes=2, units=(), dropout=0.0)
-    extractor = feature_model(build_classifier(spec, backbone, head, input_size=args.size))
-    forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    settings = {"backbone": args.backbone, "weights": args.weights, "input_size": args.size}
+    cfg = load_config(overrides={**settings, "cache_views": 0, "phase1_epochs": 1, "phase2_epochs": 0})
     with tempfile.TemporaryDirectory(prefix="imgclf-bench-scale-") as tmp:
-        work = Path(tmp)
-        paths = generate_images(work / "images", args.images)
-        ready = rss_mib()
-        cache = FeatureCache(
-            work / "cache",
-            backbone=spec.name,
-            weights_id=weights_id,
-            input_size=args.size,
-            precision="float32",
-            augment="none",
-        )
+        data = generate_dataset(Path(tmp) / "data", args.images)
         start = time.perf_counter()
-        features = extract_features(
-            forward,
-            paths,
-            [content_hash(p) for p in paths],
-            views=1,
-            cache=cache,
-            size=args.size,
-            batch_size=args.batch_size,
-            augmenter=None,
-            out=work / "features.npy",
-            max_pixels=DEFAULT_MAX_PIXELS,
-        )
+        run = train(data, cfg, Path(tmp) / "run")
         seconds = time.perf_counter() - start
-        usage = dir_usage(work / "cache")
-        emit(
-            {
-                "images": args.images,
-                "backbone": spec.name,
-                "input_size": args.size,
-                "feature_dim": int(features.shape[-1]),
-                "seconds": seconds,
-                "images_per_s": args.images / seconds,
-                "rss_before_mib": ready,
-                "peak_rss_mib": peak_rss_mib(),
-                "cache_bytes_per_1000": usage["bytes"] / args.images * 1000,
-                "cache_disk_bytes_per_1000": usage["disk_bytes"] / args.images * 1000,
-            }
-        )
+        timings = json.loads((run / "meta.json").read_text(encoding="utf-8")).get("timings", {})
+        usage = dir_usage(cache_root() / "features")
+    features_s = timings.get("features")
+    emit(
+        {
+            "images": args.images,
+            "backbone": args.backbone,
+            "input_size": args.size,
+            "seconds": seconds,
+            "check_s": timings.get("check"),
+            "features_s": features_s,
+            "images_per_s": args.images / features_s if features_s else None,
+            "peak_rss_mib": peak_rss_mib(),
+            "cache_bytes_per_1000": usage["bytes"] / args.images * 1000,
+            "cache_disk_bytes_per_1000": usage["disk_bytes"] / args.images * 1000,
+        }
+    )
     return 0
 
 

@@ -14,29 +14,30 @@ from pathlib import Path
 
 from benchmarks.common import accuracy, dir_usage, emit, peak_rss_mib, split_of_run
 
-__all__ = ["main", "phase_seconds"]
+__all__ = ["PHASES", "main", "phase_seconds"]
+
+PHASES = ("check", "features", "phase1", "phase2")
 
 
-def phase_seconds(events: list[tuple[float, str]], history: list[dict[str, str]], total: float) -> dict[str, float]:
-    """Wall time per phase from progress events (times relative to the start) and ``history.csv`` rows.
+def phase_seconds(timings: dict[str, float], total: float) -> dict[str, float | None]:
+    """The trainer's own per-phase timings (``meta.json``) plus ``other``: the wall time they leave out.
 
-    setup = dataset check, model build and weights (until the check stage ends); features = phase-1 feature
-    extraction (fast recipe); head = the rest of phase 1; finetune = phase 2; other = saving and the rest.
+    check = dataset check, features = fast-recipe feature extraction, phase1 / phase2 = the two fits;
+    other = model build and weights, input pipelines, embeddings, saving. A phase the trainer did not time is None.
     """
-    last: dict[str, float] = {}
-    for at, stage in events:
-        last[stage] = at
-    setup = last.get("check", 0.0)
-    phase1 = sum(float(r["seconds"]) for r in history if r["phase"] == "1")
-    phase2 = sum(float(r["seconds"]) for r in history if r["phase"] == "2")
-    features = last["features"] - setup if "features" in last else 0.0
-    return {
-        "setup": setup,
-        "features": features,
-        "head": max(phase1 - features, 0.0),
-        "finetune": phase2,
-        "other": max(total - setup - phase1 - phase2, 0.0),
-    }
+    found = {name: (float(timings[name]) if name in timings else None) for name in PHASES}
+    return {**found, "other": max(total - sum(v for v in found.values() if v is not None), 0.0)}
+
+
+def _cache_usage(folder: Path) -> dict[str, dict[str, int]]:
+    """Usage of each cached combination (one sub-folder per backbone, weights, size, precision, kind)."""
+    return {sub.name: dir_usage(sub) for sub in sorted(folder.iterdir())} if folder.is_dir() else {}
+
+
+def _added(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """What this run added to each cached combination."""
+    empty = {"files": 0, "bytes": 0, "disk_bytes": 0}
+    return {name: {k: v - before.get(name, empty)[k] for k, v in usage.items()} for name, usage in after.items()}
 
 
 def _val_accuracy(run: Path) -> float:
@@ -62,14 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     from imgclf.engine.trainer import train
 
     cfg = load_config(overrides={**json.loads(args.overrides), "recipe": args.recipe, "seed": args.seed})
-    cache_before = dir_usage(cache_root() / "features")
-    events: list[tuple[float, str]] = []
+    cache_before = _cache_usage(cache_root() / "features")
     start = time.perf_counter()
-    run = train(args.data, cfg, args.out, progress=lambda e: events.append((time.perf_counter() - start, e.stage)))
+    run = train(args.data, cfg, args.out)
     total = time.perf_counter() - start
     peak = peak_rss_mib()  # before the accuracy pass loads the model a second time
     with (run / "history.csv").open(encoding="utf-8") as fh:
         history = list(csv.DictReader(fh))
+    timings = json.loads((run / "meta.json").read_text(encoding="utf-8")).get("timings", {})
     train_paths, _ = split_of_run(run, "train")
     val_paths, _ = split_of_run(run, "val")
     emit(
@@ -78,15 +79,14 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "run": str(run),
             "total_s": total,
-            "phases_s": phase_seconds(events, history, total),
+            "phases_s": phase_seconds(timings, total),
             "epochs": {p: sum(1 for r in history if r["phase"] == p) for p in ("1", "2")},
             "val_accuracy": _val_accuracy(run),
             "peak_rss_mib": peak,
             "train_images": len(train_paths),
             "val_images": len(val_paths),
             "cache_views": cfg.cache_views if cfg.recipe == "fast" else 0,
-            "cache_before": cache_before,
-            "cache_after": dir_usage(cache_root() / "features"),
+            "cache_added": _added(cache_before, _cache_usage(cache_root() / "features")),
         }
     )
     return 0

@@ -12,10 +12,19 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["TARGETS", "Table", "Target", "build_tables", "build_targets", "render_markdown", "render_text"]
+__all__ = [
+    "TARGETS",
+    "Table",
+    "Target",
+    "build_tables",
+    "build_targets",
+    "merge_report",
+    "render_markdown",
+    "render_text",
+]
 
 GIB = 1024.0  # MiB per GiB
-PHASES = ("setup", "features", "head", "finetune", "other")
+PHASES = ("check", "features", "phase1", "phase2", "other")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,9 +50,10 @@ def _ok(result: Any) -> bool:
     return isinstance(result, dict) and "error" not in result and "skipped" not in result
 
 
-def _why(result: Any) -> str:
+def _why(result: Any, limit: int = 100) -> str:
     if isinstance(result, dict) and ("error" in result or "skipped" in result):
-        return ("failed: " + str(result["error"])) if "error" in result else "skipped: " + str(result["skipped"])
+        text = ("failed: " + str(result["error"])) if "error" in result else "skipped: " + str(result["skipped"])
+        return text if len(text) <= limit else text[: limit - 3] + "..."
     return "not run"
 
 
@@ -64,41 +74,48 @@ def _cold(results: dict) -> list[dict]:
 def _train_row(label: str, r: Any) -> tuple[str, ...]:
     if not _ok(r):
         return (label, _why(r), *[""] * 7)
-    phases = tuple(_sec(r["phases_s"][p]) for p in PHASES)
+    phases = tuple("-" if r["phases_s"].get(p) is None else _sec(r["phases_s"][p]) for p in PHASES)
     return (label, *phases, _sec(r["total_s"]), f"{r['val_accuracy']:.3f}", f"{r['peak_rss_mib'] / GIB:.2f} GiB")
 
 
-def _time_table(results: dict) -> Table:
+def _training_runs(results: dict) -> list[tuple[str, Any]]:
+    """Every training measurement with its label: the cold default runs, the warm one, classic."""
     section = results.get("time", {})
-    runs = section.get("default_cold", [])
-    rows = [_train_row(f"default, seed {r.get('seed', '?')}, cold cache", r) for r in runs]
+    runs = [(f"default, seed {r.get('seed', '?')}, cold cache", r) for r in section.get("default_cold", [])]
+    return [*runs, ("default, warm cache", section.get("default_warm")), ("classic", section.get("classic"))]
+
+
+def _time_table(results: dict) -> Table:
+    rows = [_train_row(label, r) for label, r in _training_runs(results)]
     cold = _cold(results)
     if len(cold) > 1:
         totals, accs = [r["total_s"] for r in cold], [r["val_accuracy"] for r in cold]
-        rows.append(
-            (f"default, cold: mean ± sd of {len(cold)}", *[""] * 5, _spread(totals, 1) + " s", _spread(accs, 3), "")
+        summary = f"default, cold: mean ± sd of {len(cold)}"
+        rows.insert(
+            len(results["time"]["default_cold"]), (summary, *[""] * 5, _spread(totals, 1) + " s", _spread(accs, 3), "")
         )
-    rows.append(_train_row("default, warm cache", section.get("default_warm")))
-    rows.append(_train_row("classic (--recipe classic)", section.get("classic")))
-    floor = section.get("floor")
+    floor = results.get("time", {}).get("floor")
     floor_text = f"{_sec(floor['seconds'])} ({floor['images']} images)" if _ok(floor) else _why(floor)
     rows.append(("floor: one bare forward pass", *[""] * 5, floor_text, "", ""))
     headers = ("run", *PHASES, "total", "val acc", "peak RSS")
     return Table("Time to accuracy (hymenoptera)", headers, tuple(rows))
 
 
+def _ms(latency: dict[str, float]) -> str:
+    return f"p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms"
+
+
 def _inference_table(results: dict) -> Table:
     r = results.get("inference")
     if not _ok(r):
         return Table("Inference", ("measure", "value"), (("inference", _why(r)),))
-    ms = lambda d: f"p50 {d['p50']:.1f} ms, p95 {d['p95']:.1f} ms"  # noqa: E731
     rows = (
         (f"bare model.predict, batch {r['batch_size']} (pixels pre-decoded)", f"{r['bare_images_per_s']:.1f} images/s"),
         ("imgclf predict FOLDER, steady (decoding included)", f"{r['cli_images_per_s']:.1f} images/s"),
         ("imgclf predict FOLDER, end to end (process start, model load)", f"{r['cli_seconds']:.1f} s"),
-        ("bare forward, one image (pre-decoded)", ms(r["forward_ms"])),
-        ("Classifier.predict, one image (decoding included)", ms(r["predict_ms"])),
-        ("Grad-CAM + prediction, one image (decoding included)", ms(r["gradcam_ms"])),
+        ("bare forward, one image (pre-decoded)", _ms(r["forward_ms"])),
+        ("Classifier.predict, one image (decoding included)", _ms(r["predict_ms"])),
+        ("Grad-CAM + prediction, one image (decoding included)", _ms(r["gradcam_ms"])),
     )
     return Table(f"Inference ({r['images']} images)", ("measure", "value"), rows)
 
@@ -122,27 +139,27 @@ def _precision_table(results: dict) -> Table:
 
 
 def _cache_rows(results: dict) -> list[tuple[str, str]]:
+    """Bytes the first cold run added to the feature cache, per cached combination, per 1000 dataset images."""
     cold = _cold(results)
     if not cold:
         return [("feature cache per 1000 images", "not measured")]
     r = cold[0]
-    added = {k: r["cache_after"][k] - r["cache_before"][k] for k in ("files", "bytes", "disk_bytes")}
-    images = r["train_images"] + r["val_images"]
-    per_entry = added["bytes"] / max(added["files"], 1) * 1000 / 2**20
-    per_image = added["bytes"] / max(images, 1) * 1000 / 2**20
-    disk = added["disk_bytes"] / max(images, 1) * 1000 / 2**20
-    views = f"1 clean + {r['cache_views']} augmented views per train image, 1 per val image"
-    return [
-        ("feature cache per 1000 cached views", f"{per_entry:.1f} MiB"),
-        (f"feature cache per 1000 dataset images ({views})", f"{per_image:.1f} MiB ({disk:.1f} MiB allocated)"),
-    ]
+    images = max(r["train_images"] + r["val_images"], 1)
+    views = f"1 clean + {r['cache_views']} augmented views of each train image, 1 view of each val image"
+    rows = []
+    for name, added in r["cache_added"].items():
+        kind = name.rsplit("-", 1)[0]  # drop the key hash
+        size = added["bytes"] / images * 1000 / 2**20
+        disk = added["disk_bytes"] / images * 1000 / 2**20
+        rows.append((f"feature cache {kind}, per 1000 images", f"{size:.1f} MiB ({disk:.1f} MiB allocated on disk)"))
+    return [*rows, ("(cache entries per image)", views)] if rows else [("feature cache", "nothing cached")]
 
 
 def _memory_table(results: dict) -> Table:
-    train = [*_cold(results), *(r for r in (results.get("time", {}).get(k) for k in ("default_warm", "classic")))]
-    train = [r for r in train if _ok(r)]
     rows = [
-        (f"training peak RSS ({r['recipe']}, seed {r['seed']})", f"{r['peak_rss_mib'] / GIB:.2f} GiB") for r in train
+        (f"training peak RSS: {label}", f"{r['peak_rss_mib'] / GIB:.2f} GiB")
+        for label, r in _training_runs(results)
+        if _ok(r)
     ]
     app = results.get("app")
     rows.append(("app process peak RSS", f"{app['peak_rss_mib'] / GIB:.2f} GiB" if _ok(app) else _why(app)))
@@ -159,13 +176,14 @@ def _scale_table(results: dict) -> Table:
     for key in ("small", "large"):
         r = results.get("scale", {}).get(key)
         if not _ok(r):
-            rows.append((key, _why(r), "", "", "", ""))
+            rows.append((key, _why(r), "", "", "", "", ""))
             continue
-        backbone = f"{r['backbone']} @ {r['input_size']} px ({r['feature_dim']}-d)"
-        rss = (f"{r['rss_before_mib']:.0f} MiB", f"{r['peak_rss_mib']:.0f} MiB")
-        rows.append((f"{r['images']:,}", backbone, f"{r['images_per_s']:.0f}", *rss, f"{r['seconds']:.1f} s"))
-    headers = ("images", "backbone", "images/s", "RSS before", "peak RSS", "time")
-    return Table("Scale: feature extraction on generated JPEGs", headers, tuple(rows))
+        speed = "-" if r["images_per_s"] is None else f"{r['images_per_s']:.0f}"
+        timed = ["-" if r[k] is None else _sec(r[k]) for k in ("check_s", "features_s")]
+        backbone = f"{r['backbone']} @ {r['input_size']} px"
+        rows.append((f"{r['images']:,}", backbone, *timed, speed, _sec(r["seconds"]), f"{r['peak_rss_mib']:.0f} MiB"))
+    headers = ("images", "backbone", "check", "features", "features images/s", "train() total", "peak RSS")
+    return Table("Scale: training on generated JPEGs (feature extraction, memory)", headers, tuple(rows))
 
 
 def build_tables(results: dict) -> list[Table]:
@@ -189,7 +207,7 @@ TARGETS = (
     ("mixed bfloat16 / float32 inference speed", "bf16_speedup", ">=", 1.3, "{:.2f}x"),
     ("mixed bfloat16 accuracy change (points)", "bf16_change", "<=", 0.5, "{:.2f}"),
     ("training peak RSS, largest run (GiB)", "train_rss_gib", "<", 4, "{:.2f}"),
-    ("peak RSS of extraction, 20,000 / 1,000 images", "scale_ratio", "<=", 1.5, "{:.2f}x"),
+    ("scale: peak RSS, larger / smaller generated set", "scale_ratio", "<=", 1.5, "{:.2f}x"),
     ("app: classify one upload / bare forward of one image", "app_ratio", "<=", 1.5, "{:.2f}x"),
     ("app: classify with Grad-CAM / bare forward of one image", "gradcam_ratio", "<=", 3, "{:.2f}x"),
 )
@@ -217,7 +235,7 @@ def _measures(results: dict) -> dict[str, float | None]:
     f32, bf16 = results.get("precision", {}).get("float32"), results.get("precision", {}).get("mixed_bfloat16")
     acc32, acc16 = _get(f32, "val_accuracy"), _get(bf16, "val_accuracy")
     forward = _get(inf, "forward_ms", "p50")
-    train_rss = [r["peak_rss_mib"] for r in (*cold, section.get("default_warm"), section.get("classic")) if _ok(r)]
+    train_rss = [r["peak_rss_mib"] for _, r in _training_runs(results) if _ok(r)]
     return {
         "accuracy": statistics.mean(r["val_accuracy"] for r in cold) if cold else None,
         "cold_ratio": _ratio(classic, cold_total),
@@ -256,8 +274,11 @@ def _target_table(targets: Sequence[Target]) -> Table:
 
 def _text_table(table: Table) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(table.headers, *table.rows, strict=True)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
-    return "\n".join([table.title, line(table.headers), line("-" * w for w in widths), *map(line, table.rows)])
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([table.title, line(table.headers), line(["-" * w for w in widths]), *map(line, table.rows)])
 
 
 def render_text(tables: Sequence[Table], targets: Sequence[Target]) -> str:
@@ -266,10 +287,11 @@ def render_text(tables: Sequence[Table], targets: Sequence[Target]) -> str:
 
 
 def _md_table(table: Table) -> str:
-    cell = lambda c: str(c).replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(map(cell, table.headers)) + " |", "|" + "---|" * len(table.headers)]
-    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in table.rows]
-    return f"## {table.title}\n\n" + "\n".join(lines)
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(table.headers), "|" + "---|" * len(table.headers), *map(line, table.rows)]
+    return f"### {table.title}\n\n" + "\n".join(lines)
 
 
 def render_markdown(meta: dict, tables: Sequence[Table], targets: Sequence[Target], notes: Sequence[str]) -> str:
@@ -277,18 +299,36 @@ def render_markdown(meta: dict, tables: Sequence[Table], targets: Sequence[Targe
     machine = "\n".join(f"- {k}: {v}" for k, v in meta["machine"].items())
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
     head = [
-        "# Benchmarks",
+        "## Benchmark suite (`make bench`)",
         "",
         f"Generated by `{meta['command']}` on {meta['date']} in {meta['wall_minutes']:.1f} minutes"
         + (" (**--quick smoke run: figures are not representative**)" if meta.get("quick") else "")
         + ". Rerun with `make bench` (needs IMGCLF_WEIGHTS and IMGCLF_TEST_DATA).",
         "",
-        "## Machine",
+        "### Machine",
         "",
         machine,
         f"- versions: {versions}",
-        f"- data: `{meta['data']}`",
+        f"- data: {meta['data']}",
     ]
     body = [_md_table(t) for t in [_target_table(targets), *tables]]
-    how = "## How it was measured\n\n" + "\n".join(f"- {n}" for n in notes)
+    how = "### How it was measured\n\n" + "\n".join(f"- {n}" for n in notes)
     return "\n".join(head) + "\n\n" + "\n\n".join(body) + "\n\n" + how + "\n"
+
+
+BLOCK_START = "<!-- make bench: start (generated by python -m benchmarks.run; edits here are overwritten) -->"
+BLOCK_END = "<!-- make bench: end -->"
+
+
+def merge_report(existing: str | None, block: str) -> str:
+    """``docs/BENCHMARKS.md`` with the generated ``block`` in place of the previous one; other text is kept.
+
+    A file without a generated block gets it appended; no file gets a ``# Benchmarks`` title and the block.
+    """
+    wrapped = f"{BLOCK_START}\n{block.strip()}\n{BLOCK_END}"
+    if not existing:
+        return f"# Benchmarks\n\n{wrapped}\n"
+    if BLOCK_START in existing and BLOCK_END in existing.split(BLOCK_START, 1)[1]:
+        head, rest = existing.split(BLOCK_START, 1)
+        return head + wrapped + rest.split(BLOCK_END, 1)[1]
+    return f"{existing.rstrip()}\n\n{wrapped}\n"

@@ -4,7 +4,8 @@
 [--output FILE] [--json FILE]``
 
 Needs ``IMGCLF_WEIGHTS`` (the ResNet50 ImageNet weights) and the hymenoptera data (``--data``, else
-``$IMGCLF_TEST_DATA/hymenoptera``). A full run (no ``--quick``, no ``--only``) rewrites ``docs/BENCHMARKS.md``.
+``$IMGCLF_TEST_DATA/hymenoptera``). A full run (no ``--quick``, no ``--only``) rewrites its generated block in
+``docs/BENCHMARKS.md`` (the rest of that file is kept).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from benchmarks.common import parse_result, split_of_run
 from benchmarks.environment import describe_machine, versions
-from benchmarks.report import build_tables, build_targets, render_markdown, render_text
+from benchmarks.report import build_tables, build_targets, merge_report, render_markdown, render_text
 
 __all__ = ["FULL", "QUICK", "SECTIONS", "Plan", "failures", "main"]
 
@@ -77,7 +78,8 @@ class Runner:
             return {"error": f"timed out after {TIMEOUT_S} s"}
         result = parse_result(done.stdout) if done.returncode == 0 else None
         if result is None:
-            tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+            lines = (done.stderr or done.stdout or "no output").strip().splitlines()
+            tail = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
             _say(f"{label}: FAILED (exit {done.returncode}): {tail}")
             return {"error": f"exit {done.returncode}: {tail}"}
         _say(f"{label}: done in {time.perf_counter() - start:.0f} s")
@@ -174,7 +176,7 @@ def _data_dir(given: Path | None) -> Path:
     weights = os.environ.get("IMGCLF_WEIGHTS")
     if not weights or not Path(weights).expanduser().exists():
         raise SystemExit(
-            f"IMGCLF_WEIGHTS={weights!r} is not set to an existing file; the benchmarks need the ResNet50 ImageNet "
+            f"IMGCLF_WEIGHTS={weights or '(unset)'} is not an existing file; the benchmarks need the ResNet50 ImageNet "
             "weights, e.g. IMGCLF_WEIGHTS=/path/resnet50_imagenet.weights.h5 make bench"
         )
     if given is None:
@@ -194,22 +196,25 @@ def _notes(plan: Plan) -> list[str]:
         f"Time to accuracy: the default recipe with seeds {', '.join(map(str, plan.seeds))}, each with a fresh "
         "(cold) feature cache, then seed "
         f"{plan.seeds[0]} again on its warm cache; `--recipe classic` once (cold). Wall time is the `train()` call "
-        "(dataset check, model build, weights, training, saving). setup = until the dataset check ends "
-        "(model and weights included), features = phase-1 feature extraction, head = the rest of phase 1, "
-        "finetune = phase 2, other = saving and the rest. Val accuracy: the saved model on the val split.",
+        "(dataset check, model build, weights, training, saving). check, features (fast-recipe feature "
+        "extraction), phase1 and phase2 (the two fits) are the trainer's own timings from the run's meta.json; "
+        "other = the rest (model build and weights, input pipelines, saving). Val accuracy: the saved model "
+        "on the val split.",
         "Floor: one forward pass of the default backbone (ImageNet weights) over the train + val images through "
         "imgclf's tf.data decoding pipeline, batch 32, after one warm-up batch.",
-        "Inference: bare `model.predict` on pixels decoded beforehand; `imgclf predict RUN FOLDER` timed on the "
-        "folder and on one image, steady throughput = (N - 1) / (t(N) - t(1)), so process start and model load "
-        "are left out. Latencies are p50/p95 over single images after two warm-up calls.",
+        "Inference: bare `model.predict` on pixels decoded beforehand (batch shapes traced beforehand); "
+        "`imgclf predict RUN FOLDER --output CSV` timed on the N-image folder and on a 33-image one, steady "
+        "throughput = (N - 33) / (t(N) - t(33)), so process start, model load and tracing are left out. "
+        "Latencies are p50/p95 over single images after two warm-up calls.",
         "Precision: the trained float32 weights loaded into the same model rebuilt under the Keras dtype policy; "
         "images/s on decoded pixels (compiled forward, batch 32), accuracy on the val split. float16 needs a GPU.",
         "App: the app's own scripts run through Streamlit's AppTest in one process (no web server); classify = "
         "rerun after a new upload minus rerun of the same upload (cached), compared to the bare forward p50.",
-        f"Scale: {small:,} and {large:,} generated 96x96 JPEGs through the trainer's feature extraction (content "
-        "hash, streaming tf.data input, on-disk cache, memory-mapped feature array) with the cheap `tinycnn` "
-        "backbone at 64 px (random weights) to keep the suite short; ResNet50 extraction speed is the features "
-        "phase of the cold training runs. The memory comparison is measured, not estimated.",
+        f"Scale: `train()` on {small:,} and on {large:,} generated 96x96 JPEGs (two classes, 90 % train) with "
+        "the cheap `tinycnn` backbone at 64 px (random weights), no augmented views, one phase-1 epoch and no "
+        "phase 2, to keep the suite short: the dataset check, content hashing, streaming tf.data input, on-disk "
+        "cache and memory-mapped features run at full size, and peak RSS is the whole training process's. "
+        "ResNet50 extraction speed is the features phase of the cold runs above.",
     ]
 
 
@@ -244,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "wall_minutes": (time.perf_counter() - started) / 60,
         "quick": args.quick,
-        "data": f"{data}" + (f" ({plan.per_class} images per class and split)" if plan.per_class else ""),
+        "data": f"`{data}`" + (f" ({plan.per_class} images per class and split)" if plan.per_class else ""),
         "machine": describe_machine(),
         "versions": versions(),
     }
@@ -253,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (DOC if not args.quick and args.sections == set(SECTIONS) else None)
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render_markdown(meta, tables, targets, _notes(plan)), encoding="utf-8")
+        existing = output.read_text(encoding="utf-8") if output.is_file() else None
+        block = render_markdown(meta, tables, targets, _notes(plan))
+        output.write_text(merge_report(existing, block), encoding="utf-8")
         _say(f"wrote {output}")
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, **results}, indent=2), encoding="utf-8")

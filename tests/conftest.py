@@ -58,10 +58,19 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("tiny")
     data = make_dataset(root / "data", classes=("red", "blue", "green"))
-    cfg = load_config(overrides={
-        "backbone": "tinycnn", "weights": "none", "phase1_epochs": 30, "phase2_epochs": 2, "cache_views": 1,
-        "batch_size": 16, "phase1_lr": 0.01, "phase2_lr": 0.001, "patience": 30,
-    })
+    cfg = load_config(
+        overrides={
+            "backbone": "tinycnn",
+            "weights": "none",
+            "phase1_epochs": 30,
+            "phase2_epochs": 2,
+            "cache_views": 1,
+            "batch_size": 16,
+            "phase1_lr": 0.01,
+            "phase2_lr": 0.001,
+            "patience": 30,
+        }
+    )
     return train(data, cfg, root / "runs" / "tiny")
 
 

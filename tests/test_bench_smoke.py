@@ -10,13 +10,15 @@ import copy
 import pytest
 
 from benchmarks.common import RESULT_PREFIX, parse_result
-from benchmarks.report import TARGETS, build_tables, build_targets, render_markdown, render_text
+from benchmarks.report import TARGETS, build_tables, build_targets, merge_report, render_markdown, render_text
 from benchmarks.run import failures
 
 
 def train(seed: int, total: float, acc: float, recipe: str = "fast", rss: float = 2000.0) -> dict:
-    phases = {"setup": 5.0, "features": total * 0.4, "head": 2.0, "finetune": total * 0.4, "other": 1.0}
+    phases = {"check": 5.0, "features": total * 0.4, "phase1": 2.0, "phase2": total * 0.4, "other": 1.0}
     usage = {"files": 888, "bytes": 888 * 4224, "disk_bytes": 888 * 8192}
+    if recipe == "classic":
+        phases["features"], usage = None, {"files": 0, "bytes": 0, "disk_bytes": 0}
     return {
         "recipe": recipe,
         "seed": seed,
@@ -28,18 +30,21 @@ def train(seed: int, total: float, acc: float, recipe: str = "fast", rss: float 
         "train_images": 245,
         "val_images": 153,
         "cache_views": 2,
-        "cache_before": {"files": 0, "bytes": 0, "disk_bytes": 0},
-        "cache_after": usage,
+        "cache_added": {"resnet50-224-pool-0123456789ab": usage},
     }
+
+
+def app_mode(classify_ms: float) -> dict:
+    return {"rerun_new_upload_ms": classify_ms + 40, "rerun_cached_ms": 40.0, "classify_ms": classify_ms}
+
+
+def scale(images: int, peak: float) -> dict:
+    timings = {"seconds": images / 250, "check_s": images / 1000, "features_s": images / 500, "images_per_s": 500.0}
+    return {"images": images, "backbone": "tinycnn", "input_size": 64, **timings, "peak_rss_mib": peak}
 
 
 @pytest.fixture()
 def results() -> dict:
-    app_mode = lambda ms: {"rerun_new_upload_ms": ms + 40, "rerun_cached_ms": 40.0, "classify_ms": ms}  # noqa: E731
-    scale = lambda n, peak: {  # noqa: E731
-        "images": n, "backbone": "tinycnn", "input_size": 64, "feature_dim": 128, "seconds": n / 500,
-        "images_per_s": 500.0, "rss_before_mib": 800.0, "peak_rss_mib": peak,
-    }  # fmt: skip
     return {
         "time": {
             "default_cold": [train(1, 100.0, 0.96), train(2, 110.0, 0.95), train(3, 90.0, 0.97)],
@@ -99,7 +104,7 @@ def test_failed_and_missing_measurements_are_reported_not_fatal(results: dict):
     del broken["app"]
     found = verdicts(broken)
     assert found["classic / default total wall time, cold cache"] is None
-    assert found["peak RSS of extraction, 20,000 / 1,000 images"] is None
+    assert found["scale: peak RSS, larger / smaller generated set"] is None
     assert found["default recipe val accuracy (mean of cold runs)"] is True
     text = render_text(build_tables(broken), build_targets(broken))
     assert "failed: exit 1: Out of memory" in text
@@ -121,13 +126,15 @@ def test_markdown_report_holds_machine_command_tables_and_targets(results: dict)
     }
     tables, targets = build_tables(results), build_targets(results)
     doc = render_markdown(meta, tables, targets, ["one note"])
-    assert doc.startswith("# Benchmarks")
+    assert doc.startswith("## Benchmark suite")
     assert "`make bench`" in doc and "2025-01-01 12:00 UTC" in doc and "tensorflow-cpu 2.21.0" in doc
     assert "not representative" not in doc
     for table in tables:
-        assert f"## {table.title}" in doc
+        assert f"### {table.title}" in doc
     assert "| default, seed 2, cold cache |" in doc
     assert "| mixed_bfloat16 | CPU | 45.0 | 0.954 | 1.50x | -0.6 points |" in doc
+    assert "| feature cache resnet50-224-pool, per 1000 images | 9.0 MiB (17.4 MiB allocated on disk) |" in doc
+    assert "| 20,000 | tinycnn @ 64 px | 20.0 s | 40.0 s | 500 | 80.0 s | 950 MiB |" in doc
     assert "- one note" in doc
     assert "not representative" in render_markdown({**meta, "quick": True}, tables, targets, [])
 
@@ -136,3 +143,16 @@ def test_result_line_is_found_among_other_output():
     stdout = f"some log line\n{RESULT_PREFIX}" + '{"images": 3}\ntrailing noise\n'
     assert parse_result(stdout) == {"images": 3}
     assert parse_result("no result here\n") is None
+
+
+def test_report_block_replaces_only_its_previous_version():
+    created = merge_report(None, "figures v1")
+    assert created.startswith("# Benchmarks") and "figures v1" in created
+    hand_written = "# Benchmarks\n\n## Evaluation\n\naccuracy 0.95, written by hand\n"
+    appended = merge_report(hand_written, "figures v1")
+    assert appended.startswith(hand_written.rstrip()) and "figures v1" in appended
+    edited = appended + "\n## Notes after the block\n"
+    updated = merge_report(edited, "figures v2")
+    assert "figures v2" in updated and "figures v1" not in updated
+    assert "written by hand" in updated and "## Notes after the block" in updated
+    assert merge_report(updated, "figures v2") == updated

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_dataset
 
 import imgclf
+from conftest import COLOURS, make_dataset, write_image
 from imgclf.config import load_config
 from imgclf.data.layout import DatasetError
 from imgclf.engine.bundle import REQUIRED_FILES, BundleError, partial_dir
@@ -113,7 +113,7 @@ def test_damaged_bundles_are_refused(tiny_run: Path, tmp_path: Path):
     with pytest.raises(BundleError, match="damaged"):
         imgclf.load(half)
     (half / "model.keras").unlink()
-    with pytest.raises(BundleError, match="missing model.keras"):
+    with pytest.raises(BundleError, match=r"missing model\.keras"):
         imgclf.load(half)
     with pytest.raises(BundleError, match="does not exist"):
         imgclf.load(tmp_path / "nowhere")
@@ -124,3 +124,24 @@ def test_existing_run_name_gets_a_suffix(tiny_run: Path, tmp_path: Path):
     first = train(data, load_config(overrides=TINY), tmp_path / "r")
     second = train(data, load_config(overrides=TINY), tmp_path / "r")
     assert first.name == "r" and second.name == "r-2"
+
+
+def test_fine_tuning_that_hurts_keeps_the_phase1_weights(tmp_path: Path):
+    from imgclf.engine.phases import KEPT_PHASE1
+
+    # Training labels contradict validation labels, so every step of fine-tuning raises the validation loss.
+    data = make_dataset(tmp_path / "data", counts={"val": 6})
+    rng = np.random.default_rng(1)
+    for label, colour in (("red", COLOURS["blue"]), ("blue", COLOURS["red"])):
+        for i in range(12):
+            write_image(data / "train" / label / f"{i}.png", colour, rng)
+    cfg = load_config(overrides={**TINY, "phase1_epochs": 3, "phase2_epochs": 2, "phase2_lr": 0.01, "patience": 5})
+    run = train(data, cfg, tmp_path / "run")
+    assert KEPT_PHASE1 in json.loads((run / "meta.json").read_text())["notes"]
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    best_phase1 = min(float(r["val_loss"]) for r in rows if r["phase"] == "1")
+    val = json.loads((run / "splits.json").read_text())["val"]
+    clf = imgclf.load(run)
+    preds = clf.predict([p for p, _ in val])
+    loss = -np.mean([np.log(p.probabilities[clf.classes.index(y)]) for p, (_, y) in zip(preds, val, strict=True)])
+    assert loss == pytest.approx(best_phase1, rel=1e-3)

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available subcommand."""
     parser = argparse.ArgumentParser(prog="imgclf", description="Train, check, evaluate and serve image classifiers.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         try:
             mod = _load(module)
         except ModuleNotFoundError as exc:

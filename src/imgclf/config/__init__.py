@@ -55,6 +55,7 @@ class Config:
     phase1_epochs: int
     phase1_lr: float
     cache_views: int
+    activation_cache_gb: float
     label_smoothing: float
     class_weights: str | bool
     phase2_epochs: int
@@ -122,7 +123,7 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     out["weights"] = str(out["weights"])
     if isinstance(out["unfreeze"], str) and out["unfreeze"].isdigit():
         out["unfreeze"] = int(out["unfreeze"])
-    for name in ("phase1_lr", "phase2_lr", "dropout", "label_smoothing"):
+    for name in ("phase1_lr", "phase2_lr", "dropout", "label_smoothing", "activation_cache_gb"):
         out[name] = float(out[name])
     return out
 

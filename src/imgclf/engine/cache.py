@@ -33,11 +33,25 @@ def content_hash(path: Path) -> str:
 
 
 class FeatureCache:
-    """Features of one (backbone, weights, input size, precision, augmentation) combination."""
+    """Features of one (backbone, weights, input size, precision, augmentation, output ``kind``) combination.
 
-    def __init__(self, root: Path, *, backbone: str, weights_id: str, input_size: int, precision: str, augment: str):
-        key = f"{_VERSION}|{backbone}|{weights_id}|{input_size}|{precision}|{augment}"
-        self.name = f"{backbone}-{input_size}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    ``kind`` is ``pool`` for pooled features, or the name of the layer whose activations are cached.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        backbone: str,
+        weights_id: str,
+        input_size: int,
+        precision: str,
+        augment: str,
+        kind: str = "pool",
+    ):
+        key = f"{_VERSION}|{backbone}|{weights_id}|{input_size}|{precision}|{augment}|{kind}"
+        self.kind = kind
+        self.name = f"{backbone}-{input_size}-{kind}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
         self.folder = Path(root) / "features" / self.name
 
     def _path(self, digest: str, view: int) -> Path:

@@ -71,7 +71,9 @@ class GradCam:
         self._pool = model.get_layer("pool")
         self._head = model.get_layer("head")
         pixels = tf.TensorSpec((1, self.input_size, self.input_size, 3), tf.float32)
-        self._step = tf.function(self._compute, input_signature=[pixels, tf.TensorSpec((), tf.int32)])
+        # XLA: faster, and its compiled code survives Streamlit's per-rerun Keras session reset.
+        signature = [pixels, tf.TensorSpec((), tf.int32)]
+        self._step = tf.function(self._compute, input_signature=signature, jit_compile=True)
         self(np.zeros((self.input_size, self.input_size, 3), np.uint8))  # trace and warm up now
 
     def _logits(self, pooled):

@@ -67,7 +67,12 @@ def _source_name(image: ImageInput, i: int) -> str:
 
 
 class Classifier:
-    """A trained model with its classes and confidence policy. Thread-safe for prediction."""
+    """A trained model with its classes and confidence policy. Thread-safe for prediction.
+
+    ``jit_compile=True`` compiles the forward pass with XLA: faster per call, and unaffected by the Keras
+    session reset Streamlit performs after every script run (so the app keeps its warm-up), at the cost of
+    one compilation per batch shape.
+    """
 
     def __init__(
         self,
@@ -79,6 +84,7 @@ class Classifier:
         policy: ConfidencePolicy | None = None,
         ood: KnnOOD | None = None,
         run_dir: Path | None = None,
+        jit_compile: bool = False,
     ):
         self.model = model
         self.classes = tuple(classes)
@@ -89,12 +95,12 @@ class Classifier:
         self.run_dir = run_dir
         pool = model.get_layer("pool").output
         self._infer = keras.Model(model.inputs, [pool, model.output], name="infer")
-        self._infer_fn = self._compile_infer()
+        self._infer_fn = self._compile_infer(jit_compile)
 
-    def _compile_infer(self):
+    def _compile_infer(self, jit_compile: bool):
         import tensorflow as tf
 
-        return tf.function(lambda x: self._infer(x, training=False), reduce_retracing=True)
+        return tf.function(lambda x: self._infer(x, training=False), reduce_retracing=True, jit_compile=jit_compile)
 
     def forward(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pooled features and raw (uncalibrated) probabilities for a batch of uint8 pixels."""
@@ -157,7 +163,7 @@ class Classifier:
         return [r for r in results if r is not None]
 
 
-def load(run_dir: str | Path) -> Classifier:
+def load(run_dir: str | Path, *, jit_compile: bool = False) -> Classifier:
     """Load a finished run as a :class:`Classifier` (safe mode; damaged runs are refused clearly)."""
     run = validate_run(run_dir)
     meta = read_json(run / "meta.json")
@@ -171,4 +177,5 @@ def load(run_dir: str | Path) -> Classifier:
         policy=ConfidencePolicy.load(run),
         ood=KnnOOD.load(run),
         run_dir=run,
+        jit_compile=jit_compile,
     )

@@ -53,10 +53,9 @@ class TqdmProgress:
             unit = {"features": "img", "phase1": "epoch", "phase2": "epoch"}.get(event.stage, "step")
             self._bar = tqdm(total=event.total or None, desc=event.stage, unit=unit, dynamic_ncols=True)
         if self._bar is not None:
-            self._bar.n = event.step
             if event.metrics:
                 self._bar.set_postfix({k: f"{v:.4g}" for k, v in event.metrics.items()}, refresh=False)
-            self._bar.refresh()
+            self._bar.update(max(0, event.step - self._bar.n))
         if event.stage in ("done", "error"):
             self.close()
             if event.message:

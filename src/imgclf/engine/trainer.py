@@ -14,9 +14,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from imgclf.data.check import DatasetReport, check_dataset
 
 from imgclf.config import Config, default_config, load_config, save_config
+from imgclf.data.check import DatasetReport, check_dataset
 from imgclf.data.layout import Sample
 from imgclf.engine import phases
 from imgclf.engine.bundle import finalize_run, partial_dir, read_json, unique_run_dir, write_json
@@ -124,8 +124,10 @@ def train(
     if resume:
         cfg = load_config(overrides=read_json(partial / "meta.json")["config"])
     notify(ProgressEvent("check", 0, 1, f"checking {data}"))
+    check_started = time.perf_counter()
     report = check_dataset(data, split=cfg.split, seed=cfg.seed, min_side=cfg.min_side, max_pixels=cfg.max_pixels)
     samples = _usable(report)
+    check_seconds = time.perf_counter() - check_started
     spec = get_backbone(cfg.backbone)
     size = cfg.input_size or spec.input_size
     policy = resolve_precision(cfg.mixed_precision)
@@ -158,11 +160,13 @@ def train(
     notify(ProgressEvent("check", 1, 1, f"{len(samples.train)} train / {len(samples.val)} val images"))
     ctx = phases.PhaseContext(cfg, spec, size, policy, weights_id, samples, partial, notify)
     started = time.perf_counter()
-    history = phases.run_phase1(model, backbone, head, ctx)
-    history += phases.run_phase2(model, backbone, ctx)
+    history, cached = phases.run_phase1(model, backbone, head, ctx)
+    history += phases.run_phase2(model, backbone, cached, ctx)
+    phases.save_embeddings(model, backbone, cached, ctx)
     model.save(partial / "model.keras")
     _write_history(partial / "history.csv", history)
-    write_json(partial / "meta.json", {**extra, "complete": False, "train_seconds": time.perf_counter() - started})
+    timings = {**ctx.timings, "total": time.perf_counter() - started + check_seconds, "check": check_seconds}
+    write_json(partial / "meta.json", {**extra, "complete": False, "timings": timings, "notes": ctx.notes})
     if run_dir.exists():
         shutil.rmtree(partial)
         raise ImgclfError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -39,7 +38,9 @@ class GridItem:
 
 
 def _short(name: str, width: int = 18) -> str:
-    return textwrap.shorten(str(name), width=width, placeholder="…")
+    """``name`` cut to ``width`` characters (an ellipsis marks the cut)."""
+    text = str(name)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _save(fig: Figure, path: Path) -> Path:

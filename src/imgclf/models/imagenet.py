@@ -38,7 +38,7 @@ def _full_resnet50(source: str):
     return model
 
 
-def imagenet_classifier() -> Classifier:
+def imagenet_classifier(*, jit_compile: bool = False) -> Classifier:
     """A :class:`Classifier` over the 1000 ImageNet classes, shaped like a trained run's model.
 
     The weights come from ``IMGCLF_WEIGHTS`` or the Keras download, as for training. The model is
@@ -55,4 +55,4 @@ def imagenet_classifier() -> Classifier:
     head = build_head(feature_dim=int(top.kernel.shape[0]), num_classes=int(top.units), units=(), dropout=0.0)
     head.get_layer("predictions").set_weights(top.get_weights())
     model = build_classifier(spec, backbone, head, input_size=spec.input_size)
-    return Classifier(model, imagenet_classes(), spec=spec, input_size=spec.input_size)
+    return Classifier(model, imagenet_classes(), spec=spec, input_size=spec.input_size, jit_compile=jit_compile)

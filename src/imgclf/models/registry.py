@@ -19,7 +19,8 @@ class BackboneSpec:
 
     ``preprocess`` is the pixel mapping applied by imgclf's ``Preprocess`` layer ("caffe", "tf",
     "torch"), or "none" when the Keras model already preprocesses inside (EfficientNetV2, MobileNetV3).
-    ``unfreeze_after`` names the last layer that stays frozen when fine-tuning the top block.
+    ``unfreeze_after`` names the last layer that stays frozen when fine-tuning: everything after it (the top
+    block) is fine-tuned, and the fast recipe caches its activations so fine-tuning never re-runs the rest.
     ``gradcam_layer`` is the feature map Grad-CAM explains; ``None`` means the backbone's output.
     """
 
@@ -41,11 +42,11 @@ _APPS = keras.applications
 REGISTRY: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
-        BackboneSpec("resnet50", _APPS.ResNet50, 224, "caffe", "conv4_block6_out"),
-        BackboneSpec("resnet101", _APPS.ResNet101, 224, "caffe", "conv4_block23_out"),
-        BackboneSpec("resnet152", _APPS.ResNet152, 224, "caffe", "conv4_block36_out"),
-        BackboneSpec("resnet50v2", _APPS.ResNet50V2, 224, "tf", "conv4_block6_out"),
-        BackboneSpec("inceptionv3", _APPS.InceptionV3, 299, "tf", "mixed8"),
+        BackboneSpec("resnet50", _APPS.ResNet50, 224, "caffe", "conv5_block2_out"),
+        BackboneSpec("resnet101", _APPS.ResNet101, 224, "caffe", "conv5_block2_out"),
+        BackboneSpec("resnet152", _APPS.ResNet152, 224, "caffe", "conv5_block2_out"),
+        BackboneSpec("resnet50v2", _APPS.ResNet50V2, 224, "tf", "conv5_block2_out"),
+        BackboneSpec("inceptionv3", _APPS.InceptionV3, 299, "tf", "mixed9"),
         BackboneSpec("efficientnetv2b0", _APPS.EfficientNetV2B0, 224, "none", "block5e_add"),
         BackboneSpec("mobilenetv3large", _APPS.MobileNetV3Large, 224, "none", "expanded_conv_11_add"),
         BackboneSpec("tinycnn", TinyCNN, 64, "tf", "block3_pool"),  # no pretrained weights: tests, smoke runs

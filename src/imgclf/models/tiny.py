@@ -7,7 +7,7 @@ import keras
 __all__ = ["TinyCNN"]
 
 
-def TinyCNN(  # noqa: N802  (named like the keras.applications builders it stands beside)
+def TinyCNN(
     *,
     include_top: bool = False,
     weights: str | None = None,

@@ -102,7 +102,7 @@ def _stamp(choice: str) -> float:
 def _load(choice: str, stamp: float) -> LoadedModel:
     from imgclf.models.imagenet import imagenet_classifier
 
-    clf = imagenet_classifier() if choice == IMAGENET else load(choice)
+    clf = imagenet_classifier(jit_compile=True) if choice == IMAGENET else load(choice, jit_compile=True)
     clf.forward(np.zeros((1, clf.input_size, clf.input_size, 3), np.uint8))  # warm up the compiled forward
     return LoadedModel(clf, GradCam(clf.model, clf.spec), f"{choice}@{stamp}")
 

@@ -1,0 +1,78 @@
+"""Screenshots of every app page for the README: ``python scripts/screenshots.py --runs runs/``.
+
+Starts ``imgclf app`` headless, drives Debian's Chromium (``/usr/bin/chromium``) with Playwright and writes
+``docs/screenshots/{classify,model,dataset,train}.png``. Use a runs folder whose newest run is evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+from imgclf.app.server import serve
+from imgclf.data.samples import sample_dataset
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
+TIMEOUT_MS = 180_000
+
+
+def _classify(page: Page, url: str, out: Path) -> None:
+    page.set_viewport_size({"width": 1400, "height": 1500})
+    page.goto(url, wait_until="domcontentloaded")
+    samples = sorted((sample_dataset() / "test").glob("*/*.jpg"))
+    picks = [p for p in samples if p.parent.name == "bees"][:1] + [p for p in samples if p.parent.name == "ants"][:1]
+    page.locator("input[type=file]").first.set_input_files([str(p) for p in picks])
+    page.locator('[data-testid="stMetric"]').nth(len(picks) - 1).wait_for(timeout=TIMEOUT_MS)
+    page.locator('[data-testid="stImage"] img').nth(len(picks) - 1).wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out / "classify.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _model(page: Page, url: str, out: Path) -> None:
+    page.set_viewport_size({"width": 1400, "height": 2600})  # Streamlit scrolls inside the page: grow the window
+    page.goto(f"{url}/model", wait_until="domcontentloaded")
+    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(3000)
+    page.screenshot(path=str(out / "model.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _dataset(page: Page, url: str, out: Path) -> None:
+    page.goto(f"{url}/dataset", wait_until="domcontentloaded")
+    page.get_by_role("button", name="Check dataset").click(timeout=TIMEOUT_MS)
+    page.get_by_text("to train").first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(2000)
+    page.screenshot(path=str(out / "dataset.png"), full_page=True)
+
+
+def _train(page: Page, url: str, out: Path) -> None:
+    page.goto(f"{url}/train", wait_until="domcontentloaded")
+    page.get_by_role("button", name="Start training").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out / "train.png"), full_page=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder served by the app")
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"), help="where the PNG files go")
+    parser.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium executable")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with serve(args.runs, timeout=180) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for shoot in (_classify, _model, _dataset, _train):
+            shoot(page, url, args.out)
+            print(f"wrote {args.out / (shoot.__name__.lstrip('_') + '.png')}")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""What the fast recipe caches: pooled features (phase 1) and, when they fit the budget, the activations at
+the fine-tuning cut (phase 2 then trains only the unfrozen top on them, never re-running the frozen part)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from imgclf.engine.augment import build_augmenter
+from imgclf.engine.cache import FeatureCache, cache_root, content_hash
+from imgclf.engine.features import extract_features
+from imgclf.models.registry import BackboneSpec
+
+__all__ = ["CachedInputs", "cached_inputs", "pooled_from_activations", "top_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedInputs:
+    """Memory-mapped ``(N, views, ...)`` arrays per split: pooled features, and cut activations if cached."""
+
+    pooled: dict[str, np.ndarray]
+    activations: dict[str, np.ndarray]
+
+
+def _split_backbone(backbone: keras.Model, spec: BackboneSpec) -> tuple[keras.Model, keras.Model]:
+    """The frozen part (input -> cut) and the fine-tuned top (cut -> output), sharing the backbone's layers."""
+    cut = backbone.get_layer(spec.unfreeze_after).output
+    return keras.Model(backbone.input, cut, name="frozen_part"), keras.Model(cut, backbone.output, name="top_part")
+
+
+def top_model(model: keras.Model, backbone: keras.Model, spec: BackboneSpec) -> keras.Model:
+    """Cut activations -> class probabilities, through the classifier's own top layers, pooling and head."""
+    _, upper = _split_backbone(backbone, spec)
+    inputs = keras.Input(upper.input.shape[1:], name="activations")
+    outputs = model.get_layer("head")(model.get_layer("pool")(upper(inputs)))
+    return keras.Model(inputs, outputs, name="finetune_top")
+
+
+def pooled_from_activations(
+    model: keras.Model, backbone: keras.Model, spec: BackboneSpec, activations: np.ndarray, batch_size: int = 64
+) -> np.ndarray:
+    """Pooled features of cached cut activations through the (fine-tuned) top of the backbone."""
+    _, upper = _split_backbone(backbone, spec)
+    pool = model.get_layer("pool")
+    chunks = [
+        np.asarray(pool(upper(np.asarray(activations[i : i + batch_size], np.float32), training=False)))
+        for i in range(0, len(activations), batch_size)
+    ]
+    return np.concatenate(chunks)
+
+
+def _activation_bytes(lower: keras.Model, images: int) -> float:
+    return 2.0 * math.prod(lower.output.shape[1:]) * images
+
+
+def _use_activations(lower: keras.Model, ctx) -> bool:
+    cfg = ctx.cfg
+    if cfg.phase2_epochs == 0 or cfg.unfreeze != "default":
+        return False
+    images = len(ctx.data.train) * (1 + cfg.cache_views) + len(ctx.data.val)
+    return _activation_bytes(lower, images) <= cfg.activation_cache_gb * 1e9
+
+
+def _forward_fn(model: keras.Model, lower: keras.Model, upper: keras.Model, with_activations: bool):
+    preprocess, pool = model.get_layer("preprocess"), model.get_layer("pool")
+
+    @tf.function(reduce_retracing=True)
+    def forward(x):
+        act = lower(preprocess(x), training=False)
+        pooled = pool(upper(act, training=False))
+        return (pooled, act) if with_activations else (pooled,)
+
+    return forward
+
+
+def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInputs:
+    """Extract (or read back from the cache) the fast recipe's inputs for the train and val splits."""
+    cfg, started = ctx.cfg, time.perf_counter()
+    lower, upper = _split_backbone(backbone, ctx.spec)
+    with_act = _use_activations(lower, ctx)
+    common = dict(
+        backbone=ctx.spec.name,
+        weights_id=ctx.weights_id,
+        input_size=ctx.size,
+        precision=ctx.precision,
+        augment=cfg.augment,
+    )
+    caches = [FeatureCache(cache_root(), **common)]
+    if with_act:
+        caches.append(FeatureCache(cache_root(), **common, kind=ctx.spec.unfreeze_after))
+    forward = _forward_fn(model, lower, upper, with_act)
+    pooled, acts = {}, {}
+    for split, views in (("train", 1 + cfg.cache_views), ("val", 1)):
+        paths, _ = ctx.data.xy(split)
+        arrays = extract_features(
+            forward,
+            paths,
+            [content_hash(p) for p in paths],
+            views=views,
+            caches=caches,
+            size=ctx.size,
+            batch_size=cfg.batch_size,
+            augmenter=build_augmenter(cfg.augment, seed=cfg.seed),
+            out_dir=ctx.checkpoints,
+            progress=ctx.notify,
+            max_pixels=cfg.max_pixels,
+        )
+        pooled[split] = arrays[0]
+        if with_act:
+            acts[split] = arrays[1]
+    ctx.timings["features"] = time.perf_counter() - started
+    return CachedInputs(pooled, acts)
