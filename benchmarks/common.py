@@ -118,9 +118,8 @@ def rebuild_classifier(run: Path, policy: str) -> tuple[keras.Model, tuple[str, 
     from imgclf.config import load_config
     from imgclf.engine.bundle import read_json
     from imgclf.engine.predictor import load
-    from imgclf.models.build import build_classifier, build_head, precision
+    from imgclf.models.build import build_model, precision
     from imgclf.models.registry import get_backbone
-    from imgclf.models.weights import load_backbone
 
     trained = load(run)
     meta = read_json(Path(run) / "meta.json")
@@ -128,13 +127,13 @@ def rebuild_classifier(run: Path, policy: str) -> tuple[keras.Model, tuple[str, 
     spec = get_backbone(meta["backbone"])
     size = int(meta["input_size"])
     with precision(policy):
-        backbone, _ = load_backbone(spec, "none", size)
-        head = build_head(
-            feature_dim=backbone.output.shape[-1],
+        model, _, _, _ = build_model(
+            spec,
+            weights="none",
+            input_size=size,
             num_classes=len(trained.classes),
-            units=cfg.head_units,
+            head_units=cfg.head_units,
             dropout=cfg.dropout,
         )
-        model = build_classifier(spec, backbone, head, input_size=size)
     model.set_weights(trained.model.get_weights())
     return model, trained.classes, size

@@ -1,4 +1,4 @@
-"""Every registered backbone: builds, preprocesses as recorded, splits at its fine-tuning cut, fine-tunes its top."""
+"""Every registered backbone: builds, is explained by Grad-CAM, splits at its fine-tuning cut, fine-tunes its top."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from imgclf.config import ConfigError, load_config
 from imgclf.engine.cached import pooled_from_activations, top_model
+from imgclf.engine.explainer import GradCam
 from imgclf.models.build import build_classifier, build_head, set_finetune
 from imgclf.models.registry import REGISTRY, get_backbone
 from imgclf.models.weights import WeightsError, load_backbone, resolve_weights
@@ -26,9 +27,14 @@ def test_backbone_builds_splits_and_finetunes(name: str):
         build_head(feature_dim=backbone.output.shape[-1], num_classes=3, units=(), dropout=0.1),
         input_size=size,
     )
-    pixels = np.random.default_rng(0).integers(0, 255, (2, size, size, 3)).astype("float32")
+    pixels = np.random.default_rng(0).integers(0, 256, (2, size, size, 3)).astype("float32")
     probs = np.asarray(model(pixels, training=False))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+    # Grad-CAM finds the registry's layer and explains with the model's own probabilities.
+    explained = GradCam(model, spec, jit_compile=False)(pixels[0].astype(np.uint8))
+    assert explained.heatmap.shape == (size, size) and np.isfinite(explained.heatmap).all()
+    np.testing.assert_allclose(explained.probabilities, probs[0], atol=1e-4)
 
     unfrozen = set_finetune(backbone, spec, "default")
     assert unfrozen > 0

@@ -16,6 +16,8 @@ from imgclf.data.layout import DatasetError, discover
 from imgclf.engine.bundle import BundleError
 from imgclf.engine.explainer import explain
 from imgclf.engine.predictor import Classifier, Prediction, load
+from imgclf.engine.progress import ProgressEvent
+from imgclf.engine.trainer import train
 from imgclf.errors import ImgclfError
 from imgclf.evaluation import EvalResult, evaluate
 from imgclf.models.registry import BackboneSpec, get_backbone, list_backbones
@@ -35,6 +37,7 @@ __all__ = [
     "EvalResult",
     "ImgclfError",
     "Prediction",
+    "ProgressEvent",
     "WeightsError",
     "__version__",
     "check_dataset",
@@ -46,4 +49,5 @@ __all__ = [
     "list_backbones",
     "load",
     "load_config",
+    "train",
 ]

@@ -226,6 +226,6 @@ def run_phase2(model: keras.Model, backbone: keras.Model, cached: CachedInputs |
     _fit(target, train, val, ctx, phase=2, epochs=remaining, log=log, first_epoch=state["epochs_done"])
     if min(r["val_loss"] for r in rows) >= baseline:
         model.load_weights(ctx.checkpoints / "phase1.weights.h5")
-        ctx.notify(ProgressEvent("phase2", len(rows), cfg.phase2_epochs, KEPT_PHASE1))
+        ctx.notify(ProgressEvent("note", 0, 0, KEPT_PHASE1))
         ctx.notes.append(KEPT_PHASE1)
     return rows

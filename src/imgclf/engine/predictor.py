@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import keras
@@ -138,6 +140,12 @@ class Classifier:
             ood_score=ood_score,
         )
 
+    def _decode(self, image: ImageInput) -> np.ndarray | DecodeError:
+        try:
+            return to_pixels(image, self.input_size)
+        except DecodeError as exc:
+            return exc
+
     def predict(
         self,
         images: Sequence[ImageInput],
@@ -147,20 +155,33 @@ class Classifier:
         tta: bool = False,
         batch_size: int = 32,
     ) -> list[Prediction]:
-        """Classify ``images`` (paths, bytes, arrays or Pillow images); a bad image gets status ``error``."""
-        results: list[Prediction | None] = [None] * len(images)
-        good: list[tuple[int, np.ndarray]] = []
-        for i, image in enumerate(images):
-            try:
-                good.append((i, to_pixels(image, self.input_size)))
-            except DecodeError as exc:
-                results[i] = Prediction(_source_name(image, i), None, 0.0, "error", error=str(exc))
-        for start in range(0, len(good), batch_size):
-            chunk = good[start : start + batch_size]
-            probs, ood = self.predict_pixels(np.stack([px for _, px in chunk]), tta=tta)
-            for (i, _), p, o in zip(chunk, probs, ood, strict=True):
-                results[i] = self._prediction(_source_name(images[i], i), p, o, top_k, threshold)
-        return [r for r in results if r is not None]
+        """Classify ``images`` (paths, bytes, arrays or Pillow images); a bad image gets status ``error``.
+
+        Images are decoded in a thread pool one batch ahead of the model, so decoding overlaps inference and
+        memory holds at most two batches of pixels.
+        """
+        results: list[Prediction] = []
+        starts = range(0, len(images), batch_size)
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) + 2)) as pool:
+            pending = [pool.submit(self._decode, image) for image in images[:batch_size]]
+            for start in starts:
+                decoded = [f.result() for f in pending]
+                upcoming = images[start + batch_size : start + 2 * batch_size]
+                pending = [pool.submit(self._decode, image) for image in upcoming]
+                results += self._predict_batch(images, start, decoded, top_k, threshold, tta)
+        return results
+
+    def _predict_batch(self, images, start, decoded, top_k, threshold, tta) -> list[Prediction]:
+        good = [(j, px) for j, px in enumerate(decoded) if not isinstance(px, DecodeError)]
+        out: list[Prediction | None] = [None] * len(decoded)
+        if good:
+            probs, ood = self.predict_pixels(np.stack([px for _, px in good]), tta=tta)
+            for (j, _), p, o in zip(good, probs, ood, strict=True):
+                out[j] = self._prediction(_source_name(images[start + j], start + j), p, o, top_k, threshold)
+        for j, px in enumerate(decoded):
+            if isinstance(px, DecodeError):
+                out[j] = Prediction(_source_name(images[start + j], start + j), None, 0.0, "error", error=str(px))
+        return out
 
 
 def load(run_dir: str | Path, *, jit_compile: bool = False) -> Classifier:

@@ -14,7 +14,7 @@ __all__ = ["JsonlProgress", "KerasProgress", "ProgressCallback", "ProgressEvent"
 
 @dataclasses.dataclass(frozen=True)
 class ProgressEvent:
-    """One step of a run. ``stage``: check, features, phase1, phase2, done or error."""
+    """One step of a run. ``stage``: check, features, phase1, phase2, note (a message), done or error."""
 
     stage: str
     step: int
@@ -47,19 +47,21 @@ class TqdmProgress:
     def __call__(self, event: ProgressEvent) -> None:
         from tqdm import tqdm
 
-        if event.stage != self._stage:
+        if event.stage in ("note", "done", "error"):
+            self.close()
+            if event.message:
+                tqdm.write(event.message)
+            return
+        if self._bar is None or event.stage != self._stage:
             self.close()
             self._stage = event.stage
             unit = {"features": "img", "phase1": "epoch", "phase2": "epoch"}.get(event.stage, "step")
             self._bar = tqdm(total=event.total or None, desc=event.stage, unit=unit, dynamic_ncols=True)
-        if self._bar is not None:
-            if event.metrics:
-                self._bar.set_postfix({k: f"{v:.4g}" for k, v in event.metrics.items()}, refresh=False)
-            self._bar.update(max(0, event.step - self._bar.n))
-        if event.stage in ("done", "error"):
+        if event.metrics:
+            self._bar.set_postfix({k: f"{v:.4g}" for k, v in event.metrics.items()}, refresh=False)
+        self._bar.update(max(0, event.step - self._bar.n))
+        if event.total and event.step >= event.total:
             self.close()
-            if event.message:
-                print(event.message)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -22,9 +22,8 @@ from imgclf.engine import phases
 from imgclf.engine.bundle import finalize_run, partial_dir, read_json, unique_run_dir, write_json
 from imgclf.engine.progress import ProgressCallback, ProgressEvent
 from imgclf.errors import ImgclfError
-from imgclf.models.build import build_classifier, build_head, precision, resolve_precision
+from imgclf.models.build import build_model, precision, resolve_precision
 from imgclf.models.registry import get_backbone
-from imgclf.models.weights import load_backbone
 
 __all__ = ["TrainData", "train"]
 
@@ -133,16 +132,16 @@ def train(
     policy = resolve_precision(cfg.mixed_precision)
     keras.utils.set_random_seed(cfg.seed)
     with precision(policy):
-        backbone, weights_id = load_backbone(spec, cfg.weights, size)
-        if weights_id == "none":  # random init is decided by the seed: features are only reusable with it
-            weights_id = f"random-init-seed{cfg.seed}"
-        head = build_head(
-            feature_dim=backbone.output.shape[-1],
+        model, backbone, head, weights_id = build_model(
+            spec,
+            weights=cfg.weights,
+            input_size=size,
             num_classes=len(samples.classes),
-            units=cfg.head_units,
+            head_units=cfg.head_units,
             dropout=cfg.dropout,
         )
-        model = build_classifier(spec, backbone, head, input_size=size)
+        if weights_id == "none":  # random init is decided by the seed: features are only reusable with it
+            weights_id = f"random-init-seed{cfg.seed}"
     extra = {
         "backbone": spec.name,
         "input_size": size,

@@ -14,6 +14,7 @@ from imgclf.models.registry import BackboneSpec
 __all__ = [
     "build_classifier",
     "build_head",
+    "build_model",
     "cpu_supports_bf16",
     "feature_model",
     "precision",
@@ -74,6 +75,17 @@ def build_classifier(spec: BackboneSpec, backbone: keras.Model, head: keras.Mode
     x = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     return keras.Model(inputs, head(x), name=f"imgclf_{spec.name}")
+
+
+def build_model(
+    spec: BackboneSpec, *, weights: str, input_size: int, num_classes: int, head_units: Sequence[int], dropout: float
+) -> tuple[keras.Model, keras.Model, keras.Model, str]:
+    """A new classifier with its backbone and head (shared layers) and the backbone weights' id."""
+    from imgclf.models.weights import load_backbone
+
+    backbone, weights_id = load_backbone(spec, weights, input_size)
+    head = build_head(feature_dim=backbone.output.shape[-1], num_classes=num_classes, units=head_units, dropout=dropout)
+    return build_classifier(spec, backbone, head, input_size=input_size), backbone, head, weights_id
 
 
 def feature_model(model: keras.Model) -> keras.Model:
