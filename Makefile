@@ -32,7 +32,7 @@ lint: $(STAMP)
 
 ## bench: the benchmark suite (needs IMGCLF_WEIGHTS and IMGCLF_TEST_DATA); writes docs/BENCHMARKS.md
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run --json docs/benchmarks.json
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache

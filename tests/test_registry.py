@@ -32,7 +32,7 @@ def test_backbone_builds_splits_and_finetunes(name: str):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
     # Grad-CAM finds the registry's layer and explains with the model's own probabilities.
-    explained = GradCam(model, spec, jit_compile=False)(pixels[0].astype(np.uint8))
+    explained = GradCam(model, spec)(pixels[0].astype(np.uint8))
     assert explained.heatmap.shape == (size, size) and np.isfinite(explained.heatmap).all()
     np.testing.assert_allclose(explained.probabilities, probs[0], atol=1e-4)
 

@@ -56,10 +56,11 @@ class GradCam:
     """Grad-CAM for one classifier model, traced once; call it on ``(size, size, 3)`` uint8 pixels.
 
     ``spec`` is the model's registry entry; by default it is found from the nested backbone's name.
-    ``jit_compile`` (XLA) makes each call faster after a one-time compilation of a few seconds.
+    ``jit_compile`` (XLA) survives Streamlit's per-rerun Keras session reset, but compiling the gradient takes
+    about a minute for ResNet50 on a CPU, so it is off by default.
     """
 
-    def __init__(self, model: keras.Model, spec: BackboneSpec | None = None, *, jit_compile: bool = True):
+    def __init__(self, model: keras.Model, spec: BackboneSpec | None = None, *, jit_compile: bool = False):
         import tensorflow as tf
 
         self.input_size = int(model.inputs[0].shape[1])
@@ -72,7 +73,6 @@ class GradCam:
         self._pool = model.get_layer("pool")
         self._head = model.get_layer("head")
         pixels = tf.TensorSpec((1, self.input_size, self.input_size, 3), tf.float32)
-        # XLA: faster, and its compiled code survives Streamlit's per-rerun Keras session reset.
         signature = [pixels, tf.TensorSpec((), tf.int32)]
         self._step = tf.function(self._compute, input_signature=signature, jit_compile=jit_compile)
         self(np.zeros((self.input_size, self.input_size, 3), np.uint8))  # trace and warm up now
