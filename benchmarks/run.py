@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(Path(tmp))
         used = _subset(data, plan.per_class, runner.fresh_dir("data")) if plan.per_class else data
         results = _run_sections(runner, plan, used, args.sections)
-    command = " ".join(["make bench" if os.environ.get("MAKELEVEL") else "python -m benchmarks.run", *sys.argv[1:]])
+    command = "make bench" if os.environ.get("MAKELEVEL") else " ".join(["python -m benchmarks.run", *sys.argv[1:]])
     meta = {
         "command": command.strip(),
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),

@@ -89,6 +89,16 @@ def _write_history(path: Path, rows: Sequence[dict]) -> None:
         writer.writerows(rows)
 
 
+def _kept_epoch(history: Sequence[dict], notes: Sequence[str]) -> str:
+    """Which epoch's weights the model holds (early stopping keeps the lowest validation loss) and its accuracy."""
+    phase = 1 if phases.KEPT_PHASE1 in notes or not any(r["phase"] == 2 for r in history) else 2
+    rows = [r for r in history if r["phase"] == phase and r.get("val_loss") is not None]
+    if not rows:
+        return "no epochs trained"
+    best = min(rows, key=lambda r: r["val_loss"])
+    return f"val accuracy {best['val_accuracy']:.3f}, phase {phase} epoch {best['epoch']}"
+
+
 def _open_run(out: Path, resume: bool) -> tuple[Path, Path]:
     if resume:
         partial = partial_dir(out)
@@ -172,6 +182,5 @@ def train(
             f"'{run_dir}' appeared while training; nothing was overwritten. Train again with a new --out."
         )
     finalize_run(partial, run_dir)
-    best = max((r["val_accuracy"] for r in history if r.get("val_accuracy") is not None), default=float("nan"))
-    notify(ProgressEvent("done", 1, 1, f"Run saved to {run_dir} (best val accuracy {best:.3f})"))
+    notify(ProgressEvent("done", 1, 1, f"Run saved to {run_dir} ({_kept_epoch(history, ctx.notes)})"))
     return run_dir

@@ -104,7 +104,7 @@ def _load(choice: str, stamp: float) -> LoadedModel:
 
     clf = imagenet_classifier(jit_compile=True) if choice == IMAGENET else load(choice, jit_compile=True)
     clf.forward(np.zeros((1, clf.input_size, clf.input_size, 3), np.uint8))  # warm up the compiled forward
-    return LoadedModel(clf, GradCam(clf.model, clf.spec), f"{choice}@{stamp}")
+    return LoadedModel(clf, GradCam(clf.model, clf.spec, jit_compile=True), f"{choice}@{stamp}")
 
 
 def loaded_model() -> LoadedModel | None:
