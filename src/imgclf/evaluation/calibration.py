@@ -59,8 +59,11 @@ def fit_temperature(y_true: Sequence[int], probs: np.ndarray, prior_strength: fl
         options={"xatol": 1e-4},
     )
     temperature = float(np.exp(result.x))
-    # Never return a temperature that fits worse than leaving the model alone.
-    return temperature if nll(y_true, apply_temperature(probs, temperature)) < nll(y_true, probs) else 1.0
+    # Never return a temperature that fits worse than leaving the model alone (by NLL or by ECE).
+    scaled = apply_temperature(probs, temperature)
+    better_nll = nll(y_true, scaled) < nll(y_true, probs)
+    better_ece = reliability(y_true, scaled).ece <= reliability(y_true, probs).ece
+    return temperature if better_nll and better_ece else 1.0
 
 
 def reliability(y_true: Sequence[int], probs: np.ndarray, n_bins: int = DEFAULT_BINS) -> Reliability:
