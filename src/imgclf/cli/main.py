@@ -9,38 +9,18 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-# name -> module under imgclf.cli.commands exposing ``add_parser(subparsers)`` and ``run(args) -> int``.
-COMMANDS = {
-    "check": "check",
-    "train": "train",
-    "predict": "predict",
-    "evaluate": "evaluate",
-    "suspects": "suspects",
-    "explain": "explain",
-    "analyze": "analyze",
-    "app": "app",
-    "demo": "demo",
-    "cache": "cache",
-    "backbones": "backbones",
-}
-
-
-def _load(module: str):
-    return importlib.import_module(f"imgclf.cli.commands.{module}")
+# Modules under imgclf.cli.commands, each exposing ``add_parser(subparsers)`` and ``run(args) -> int``.
+COMMANDS = (
+    "check", "train", "predict", "evaluate", "suspects", "explain", "analyze", "app", "demo", "cache", "backbones",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every available subcommand."""
+    """The full argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="imgclf", description="Train, check, evaluate and serve image classifiers.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMANDS.values():
-        try:
-            mod = _load(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != f"imgclf.cli.commands.{module}":
-                raise
-            continue
-        mod.add_parser(sub)
+    for name in COMMANDS:
+        importlib.import_module(f"imgclf.cli.commands.{name}").add_parser(sub)
     return parser
 
 
