@@ -118,22 +118,12 @@ def rebuild_classifier(run: Path, policy: str) -> tuple[keras.Model, tuple[str, 
     from imgclf.config import load_config
     from imgclf.engine.bundle import read_json
     from imgclf.engine.predictor import load
-    from imgclf.models.build import build_model, precision
+    from imgclf.models.build import rebuild
     from imgclf.models.registry import get_backbone
 
     trained = load(run)
     meta = read_json(Path(run) / "meta.json")
     cfg = load_config(overrides=meta["config"])
     spec = get_backbone(meta["backbone"])
-    size = int(meta["input_size"])
-    with precision(policy):
-        model, _, _, _ = build_model(
-            spec,
-            weights="none",
-            input_size=size,
-            num_classes=len(trained.classes),
-            head_units=cfg.head_units,
-            dropout=cfg.dropout,
-        )
-    model.set_weights(trained.model.get_weights())
-    return model, trained.classes, size
+    model = rebuild(trained.model, spec, policy=policy, head_units=cfg.head_units, dropout=cfg.dropout)
+    return model, trained.classes, int(meta["input_size"])

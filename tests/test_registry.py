@@ -9,7 +9,7 @@ import pytest
 from imgclf.config import ConfigError, load_config
 from imgclf.engine.cached import pooled_from_activations, top_model
 from imgclf.engine.explainer import GradCam
-from imgclf.models.build import build_classifier, build_head, set_finetune
+from imgclf.models.build import build_classifier, build_head, rebuild, set_finetune
 from imgclf.models.registry import REGISTRY, get_backbone
 from imgclf.models.weights import WeightsError, load_backbone, resolve_weights
 
@@ -30,6 +30,13 @@ def test_backbone_builds_splits_and_finetunes(name: str):
     pixels = np.random.default_rng(0).integers(0, 256, (2, size, size, 3)).astype("float32")
     probs = np.asarray(model(pixels, training=False))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+    # Training may run in mixed precision; the bundle is rebuilt in float32 with exactly the same weights.
+    mixed = rebuild(model, spec, policy="mixed_bfloat16", head_units=(), dropout=0.1)
+    assert mixed.get_layer("pool").compute_dtype == "bfloat16"
+    back = rebuild(mixed, spec, policy="float32", head_units=(), dropout=0.1)
+    assert all(layer.compute_dtype == "float32" for layer in back.layers)
+    np.testing.assert_allclose(np.asarray(back(pixels, training=False)), probs, atol=1e-6)
 
     # Grad-CAM finds the registry's layer and explains with the model's own probabilities.
     explained = GradCam(model, spec)(pixels[0].astype(np.uint8))
@@ -65,6 +72,7 @@ def test_unknown_setting_gets_a_suggestion():
 def test_classic_recipe_implies_the_original_settings_unless_overridden():
     classic = load_config(overrides={"recipe": "classic"})
     assert (classic.cache_views, classic.phase1_epochs, classic.phase2_epochs) == (0, 10, 10)
+    assert (classic.input_size, classic.mixed_precision) == (224, False)  # the original design's 224 x 224, float32
     assert load_config(overrides={"recipe": "classic", "phase2_epochs": 2}).phase2_epochs == 2
 
 

@@ -41,6 +41,15 @@ def test_trained_model_beats_chance_by_a_margin(tiny_run: Path):
     assert all(0 <= p.confidence <= 1 and p.status in ("ok", "uncertain", "unfamiliar") for p in preds)
 
 
+def test_mixed_precision_training_saves_a_float32_bundle(tmp_path: Path):
+    data = make_dataset(tmp_path / "data")
+    run = train(data, load_config(overrides={**TINY, "mixed_precision": "bfloat16"}), tmp_path / "run")
+    assert json.loads((run / "meta.json").read_text())["precision"] == "mixed_bfloat16"
+    model = imgclf.load(run).model
+    assert {layer.compute_dtype for layer in model.layers} == {"float32"}
+    assert {w.dtype for w in model.weights} == {"float32"}
+
+
 def test_bad_file_is_skipped_and_listed(tmp_path: Path):
     data = make_dataset(tmp_path / "data")
     (data / "train" / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")

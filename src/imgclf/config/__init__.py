@@ -20,8 +20,11 @@ AUGMENT_PRESETS = ("none", "light", "classic", "strong")
 PRECISIONS = (False, "auto", "bfloat16", "float16")
 SCHEDULES = ("cosine", "plateau", "constant")
 # Settings that `recipe: classic` implies unless given explicitly: the original design's training recipe
-# (augmentation through the frozen base every epoch, 10 + 10 epochs, plateau schedule, early stopping).
+# (224 x 224 in float32, augmentation through the frozen base every epoch, 10 + 10 epochs, plateau schedule,
+# early stopping).
 CLASSIC_RECIPE = {
+    "input_size": 224,
+    "mixed_precision": False,
     "head_units": [256],
     "dropout": 0.5,
     "phase1_epochs": 10,

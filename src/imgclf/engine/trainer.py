@@ -22,7 +22,7 @@ from imgclf.engine import phases
 from imgclf.engine.bundle import finalize_run, partial_dir, read_json, unique_run_dir, write_json
 from imgclf.engine.progress import ProgressCallback, ProgressEvent
 from imgclf.errors import ImgclfError
-from imgclf.models.build import build_model, precision, resolve_precision
+from imgclf.models.build import build_model, precision, rebuild, resolve_precision
 from imgclf.models.registry import get_backbone
 
 __all__ = ["TrainData", "train"]
@@ -138,7 +138,7 @@ def train(
     samples = _usable(report)
     check_seconds = time.perf_counter() - check_started
     spec = get_backbone(cfg.backbone)
-    size = cfg.input_size or spec.input_size
+    size = cfg.input_size or spec.default_train_size
     policy = resolve_precision(cfg.mixed_precision)
     keras.utils.set_random_seed(cfg.seed)
     with precision(policy):
@@ -172,6 +172,8 @@ def train(
     history, cached = phases.run_phase1(model, backbone, head, ctx)
     history += phases.run_phase2(model, backbone, cached, ctx)
     phases.save_embeddings(model, backbone, cached, ctx)
+    if policy != "float32":  # bundles are float32: mixed precision is a training speed-up, not a model property
+        model = rebuild(model, spec, policy="float32", head_units=cfg.head_units, dropout=cfg.dropout)
     model.save(partial / "model.keras")
     _write_history(partial / "history.csv", history)
     timings = {**ctx.timings, "total": time.perf_counter() - started + check_seconds, "check": check_seconds}

@@ -18,6 +18,7 @@ __all__ = [
     "cpu_supports_bf16",
     "feature_model",
     "precision",
+    "rebuild",
     "resolve_precision",
     "set_finetune",
 ]
@@ -109,3 +110,24 @@ def set_finetune(backbone: keras.Model, spec: BackboneSpec, unfreeze: str | int)
         layer.trainable = train
         count += int(train and bool(layer.weights))
     return count
+
+
+def rebuild(
+    model: keras.Model, spec: BackboneSpec, *, policy: str, head_units: Sequence[int], dropout: float
+) -> keras.Model:
+    """``model`` (made by :func:`build_model`) rebuilt under the dtype ``policy`` with its trained weights.
+
+    Mixed precision keeps float32 variables, so the copy is exact; training uses it to save float32 bundles
+    that run at full speed on any machine, whatever precision they were trained in.
+    """
+    with precision(policy):
+        rebuilt, _, _, _ = build_model(
+            spec,
+            weights="none",
+            input_size=int(model.inputs[0].shape[1]),
+            num_classes=int(model.outputs[0].shape[-1]),
+            head_units=head_units,
+            dropout=dropout,
+        )
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt

@@ -22,6 +22,10 @@ class BackboneSpec:
     ``unfreeze_after`` names the last layer that stays frozen when fine-tuning: everything after it (the top
     block) is fine-tuned, and the fast recipe caches its activations so fine-tuning never re-runs the rest.
     ``gradcam_layer`` is the feature map Grad-CAM explains; ``None`` means the backbone's output.
+    ``input_size`` is the size the ImageNet weights were trained at (ImageNet mode uses it). ``train_size`` is
+    the default size for transfer learning where a larger one measured better, else ``None`` (= ``input_size``):
+    like timm's ``test_input_size``, a fully convolutional backbone keeps small objects' features at a larger
+    input. ResNet50 at 288 gains about 1.5 points on hymenoptera (docs/BENCHMARKS.md).
     """
 
     name: str
@@ -30,7 +34,13 @@ class BackboneSpec:
     preprocess: str
     unfreeze_after: str
     gradcam_layer: str | None = None
+    train_size: int | None = None
     extra_kwargs: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def default_train_size(self) -> int:
+        """The input size training uses when the configuration leaves ``input_size`` unset."""
+        return self.train_size or self.input_size
 
     @property
     def weights_file(self) -> str:
@@ -42,7 +52,7 @@ _APPS = keras.applications
 REGISTRY: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
-        BackboneSpec("resnet50", _APPS.ResNet50, 224, "caffe", "conv5_block2_out"),
+        BackboneSpec("resnet50", _APPS.ResNet50, 224, "caffe", "conv5_block2_out", train_size=288),
         BackboneSpec("resnet101", _APPS.ResNet101, 224, "caffe", "conv5_block2_out"),
         BackboneSpec("resnet152", _APPS.ResNet152, 224, "caffe", "conv5_block2_out"),
         BackboneSpec("resnet50v2", _APPS.ResNet50V2, 224, "tf", "conv5_block2_out"),

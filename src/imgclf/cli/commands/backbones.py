@@ -15,9 +15,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from imgclf.models.registry import list_backbones
 
-    print(f"{'name':<18} {'input':>5}  {'preprocess':<10} {'fine-tunes after':<22} weights file")
+    print(f"{'name':<18} {'imagenet':>8} {'train':>5}  {'preprocess':<10} {'fine-tunes after':<22} weights file")
     for spec in list_backbones():
         print(
-            f"{spec.name:<18} {spec.input_size:>5}  {spec.preprocess:<10} {spec.unfreeze_after:<22} {spec.weights_file}"
+            f"{spec.name:<18} {spec.input_size:>8} {spec.default_train_size:>5}  {spec.preprocess:<10} "
+            f"{spec.unfreeze_after:<22} {spec.weights_file}"
         )
     return 0

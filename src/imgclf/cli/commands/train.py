@@ -19,7 +19,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, nargs=2, metavar=("P1", "P2"), help="epochs of phase 1 and phase 2")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--augment", choices=["none", "light", "classic", "strong"])
-    p.add_argument("--mixed-precision", choices=["auto", "bfloat16", "float16"], help="default: float32")
+    p.add_argument(
+        "--mixed-precision",
+        choices=["auto", "bfloat16", "float16", "off"],
+        help="auto (default): bfloat16 on CPUs that have it, float16 on GPUs, else float32; off: float32",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other setting (YAML value)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run at --out")
@@ -38,7 +42,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "recipe": args.recipe,
         "batch_size": args.batch_size,
         "augment": args.augment,
-        "mixed_precision": args.mixed_precision,
+        "mixed_precision": False if args.mixed_precision == "off" else args.mixed_precision,
         "seed": args.seed,
     }
     if args.epochs:
