@@ -17,6 +17,7 @@ from imgclf.engine.bundle import REQUIRED_FILES, BundleError, partial_dir
 from imgclf.engine.cache import cache_info
 from imgclf.engine.progress import ProgressEvent
 from imgclf.engine.trainer import train
+from imgclf.evaluation.inputs import labelled_split
 
 TINY = {"backbone": "tinycnn", "weights": "none", "phase1_epochs": 3, "phase2_epochs": 0, "cache_views": 0}
 
@@ -48,6 +49,15 @@ def test_mixed_precision_training_saves_a_float32_bundle(tmp_path: Path):
     model = imgclf.load(run).model
     assert {layer.compute_dtype for layer in model.layers} == {"float32"}
     assert {w.dtype for w in model.weights} == {"float32"}
+
+
+def test_splits_are_recorded_so_any_working_directory_finds_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    make_dataset(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    run = train("data", load_config(overrides=TINY), "run")  # relative paths, as typed on a command line
+    monkeypatch.chdir(tmp_path / "data")
+    val = labelled_split(tmp_path / run, "val", ("blue", "red"))
+    assert val and all(path.is_file() for path, _ in val)
 
 
 def test_bad_file_is_skipped_and_listed(tmp_path: Path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import platform
 import shutil
 import time
@@ -59,7 +60,9 @@ def _prepare(partial: Path, cfg: Config, report: DatasetReport, data: TrainData,
     save_config(cfg, partial / "config.yaml", extra=extra)
     write_json(partial / "labels.json", {"classes": list(data.classes)})
     write_json(partial / "dataset_report.json", report.to_dict())
-    splits = {name: [[str(s.path), s.label] for s in getattr(data, name)] for name in ("train", "val", "test")}
+    splits = {  # absolute, so evaluation finds the images from any working directory
+        name: [[os.path.abspath(s.path), s.label] for s in getattr(data, name)] for name in ("train", "val", "test")
+    }
     write_json(partial / "splits.json", splits)
     write_json(partial / "meta.json", {**extra, "complete": False})
 

@@ -48,10 +48,7 @@ def labelled_split(run_dir: Path, split: str, classes: Sequence[str]) -> list[tu
     if not path.is_file():
         raise BundleError(f"Run '{run_dir}' has no splits.json; pass --data DIR to say what to evaluate on.")
     index = {name: i for i, name in enumerate(classes)}
-    pairs = []
-    for file, label in read_json(path).get(split, []):
-        file = Path(file)
-        pairs.append((file if file.is_absolute() else run_dir / file, index.get(label, -1)))
+    pairs = [(Path(file), index.get(label, -1)) for file, label in read_json(path).get(split, [])]
     return [(p, i) for p, i in pairs if i >= 0]
 
 
