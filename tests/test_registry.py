@@ -103,3 +103,12 @@ def test_weights_file_for_another_backbone_is_refused_clearly(tmp_path):
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(path)
     with pytest.raises(WeightsError, match="does not fit backbone 'tinycnn'"):
         load_backbone(spec, str(path), 64)
+
+
+@pytest.mark.parametrize(("flag", "expected"), [([], "auto"), (["--mixed-precision", "off"], False)])
+def test_mixed_precision_defaults_to_auto_and_can_be_turned_off(flag: list[str], expected):
+    from imgclf.cli.commands.train import _overrides
+    from imgclf.cli.main import build_parser
+
+    args = build_parser().parse_args(["train", "data", *flag])
+    assert load_config(overrides=_overrides(args)).mixed_precision == expected
