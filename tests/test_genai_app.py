@@ -14,17 +14,10 @@ KEY_VARS = ("IMGCLF_GENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_
 
 
 def _panel_script(png: bytes) -> None:
+    from genai_helpers import sample_prediction  # AppTest runs this body alone: imports go inside
     from imgclf.app.components.genai_panel import render_genai_panel
-    from imgclf.engine.predictor import Prediction
 
-    prediction = Prediction(
-        source="photo.png",
-        label="bees",
-        confidence=0.87,
-        status="ok",
-        top_k=(("bees", 0.87), ("wasps", 0.1), ("ants", 0.03)),
-        probabilities=(0.03, 0.87, 0.1),
-    )
+    prediction = sample_prediction()
     render_genai_panel(prediction=prediction, image_bytes=png, run_dir=None, heatmap_peak=(0.5, 0.2), key="img")
 
 

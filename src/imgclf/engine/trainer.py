@@ -24,7 +24,7 @@ from imgclf.engine.bundle import finalize_run, partial_dir, read_json, unique_ru
 from imgclf.engine.progress import ProgressCallback, ProgressEvent
 from imgclf.errors import ImgclfError
 from imgclf.models.build import build_model, precision, rebuild, resolve_precision
-from imgclf.models.registry import get_backbone
+from imgclf.models.registry import BackboneSpec, get_backbone
 
 __all__ = ["TrainData", "train"]
 
@@ -117,6 +117,43 @@ def _open_run(out: Path, resume: bool) -> tuple[Path, Path]:
     return run_dir, partial
 
 
+def _build(
+    cfg: Config, spec: BackboneSpec, size: int, policy: str, num_classes: int
+) -> tuple[keras.Model, keras.Model, keras.Model, str]:
+    """A seeded new classifier (with its backbone and head) built under ``policy``, and its weights' id."""
+    keras.utils.set_random_seed(cfg.seed)
+    with precision(policy):
+        model, backbone, head, weights_id = build_model(
+            spec,
+            weights=cfg.weights,
+            input_size=size,
+            num_classes=num_classes,
+            head_units=cfg.head_units,
+            dropout=cfg.dropout,
+        )
+    if weights_id == "none":  # random init is decided by the seed: features are only reusable with it
+        weights_id = f"random-init-seed{cfg.seed}"
+    return model, backbone, head, weights_id
+
+
+def _save_bundle(
+    model: keras.Model, ctx: phases.PhaseContext, history: Sequence[dict], meta: dict, run_dir: Path
+) -> None:
+    """Write the model (float32), history and meta into the partial folder, then publish it as ``run_dir``."""
+    cfg, partial = ctx.cfg, ctx.partial
+    if ctx.precision != "float32":  # mixed precision is a training speed-up, not a property of the model
+        model = rebuild(model, ctx.spec, policy="float32", head_units=cfg.head_units, dropout=cfg.dropout)
+    model.save(partial / "model.keras")
+    _write_history(partial / "history.csv", history)
+    write_json(partial / "meta.json", meta)
+    if run_dir.exists():
+        shutil.rmtree(partial)
+        raise ImgclfError(
+            f"'{run_dir}' appeared while training; nothing was overwritten. Train again with a new --out."
+        )
+    finalize_run(partial, run_dir)
+
+
 def train(
     data: str | Path,
     cfg: Config | None = None,
@@ -143,18 +180,7 @@ def train(
     spec = get_backbone(cfg.backbone)
     size = cfg.input_size or spec.default_train_size
     policy = resolve_precision(cfg.mixed_precision)
-    keras.utils.set_random_seed(cfg.seed)
-    with precision(policy):
-        model, backbone, head, weights_id = build_model(
-            spec,
-            weights=cfg.weights,
-            input_size=size,
-            num_classes=len(samples.classes),
-            head_units=cfg.head_units,
-            dropout=cfg.dropout,
-        )
-        if weights_id == "none":  # random init is decided by the seed: features are only reusable with it
-            weights_id = f"random-init-seed{cfg.seed}"
+    model, backbone, head, weights_id = _build(cfg, spec, size, policy, len(samples.classes))
     extra = {
         "backbone": spec.name,
         "input_size": size,
@@ -175,17 +201,7 @@ def train(
     history, cached = phases.run_phase1(model, backbone, head, ctx)
     history += phases.run_phase2(model, backbone, cached, ctx)
     phases.save_embeddings(model, backbone, cached, ctx)
-    if policy != "float32":  # bundles are float32: mixed precision is a training speed-up, not a model property
-        model = rebuild(model, spec, policy="float32", head_units=cfg.head_units, dropout=cfg.dropout)
-    model.save(partial / "model.keras")
-    _write_history(partial / "history.csv", history)
     timings = {**ctx.timings, "total": time.perf_counter() - started + check_seconds, "check": check_seconds}
-    write_json(partial / "meta.json", {**extra, "complete": False, "timings": timings, "notes": ctx.notes})
-    if run_dir.exists():
-        shutil.rmtree(partial)
-        raise ImgclfError(
-            f"'{run_dir}' appeared while training; nothing was overwritten. Train again with a new --out."
-        )
-    finalize_run(partial, run_dir)
+    _save_bundle(model, ctx, history, {**extra, "complete": False, "timings": timings, "notes": ctx.notes}, run_dir)
     notify(ProgressEvent("done", 1, 1, f"Run saved to {run_dir} ({_kept_epoch(history, ctx.notes)})"))
     return run_dir

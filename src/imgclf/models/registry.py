@@ -25,7 +25,7 @@ class BackboneSpec:
     ``input_size`` is the size the ImageNet weights were trained at (ImageNet mode uses it). ``train_size`` is
     the default size for transfer learning where a larger one measured better, else ``None`` (= ``input_size``):
     like timm's ``test_input_size``, a fully convolutional backbone keeps small objects' features at a larger
-    input. ResNet50 at 288 gains about 1.5 points on hymenoptera (docs/BENCHMARKS.md).
+    input. ResNet50 at 288 gains 1 to 1.5 points on hymenoptera (docs/BENCHMARKS.md).
     """
 
     name: str
