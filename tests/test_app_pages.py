@@ -147,3 +147,14 @@ def test_zip_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ArchiveError, match="more than 1,000 bytes"):
         extract_zip(_zip({"a/x.bin": b"0" * 800, "a/y.bin": b"0" * 800}), tmp_path / "big")
     assert not (tmp_path / "big").exists()
+
+
+def test_app_opened_from_a_terminal_starts_without_prompting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A first `imgclf app` or `imgclf demo` (not headless, no ~/.streamlit) serves without an email prompt."""
+    from imgclf.app.server import serve
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # a machine where Streamlit has never run
+    monkeypatch.setenv("BROWSER", "true")  # opening the browser does nothing
+    with serve(tmp_path / "runs", headless=False, log=tmp_path / "app.log") as url:
+        assert url.startswith("http://127.0.0.1:")
+    assert "Email" not in (tmp_path / "app.log").read_text()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
 import time
@@ -39,14 +38,17 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def serve(runs: Path, *, port: int | None = None, log: Path | None = None, timeout: float = 90.0) -> Iterator[str]:
-    """Start ``imgclf app`` headless on 127.0.0.1 and yield its URL; stop it on exit."""
+def serve(
+    runs: Path, *, port: int | None = None, log: Path | None = None, timeout: float = 90.0, headless: bool = True
+) -> Iterator[str]:
+    """Start ``imgclf app`` on 127.0.0.1 (stdin closed) and yield its URL; stop it on exit."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    command = app_command(runs, port=port, address="127.0.0.1", headless=True)
+    command = app_command(runs, port=port, address="127.0.0.1", headless=headless)
     sink = log.open("wb") if log is not None else subprocess.DEVNULL
-    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         _wait_healthy(url, process, timeout)
         yield url

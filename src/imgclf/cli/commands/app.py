@@ -31,7 +31,7 @@ def app_command(runs: Path, *, port: int, address: str, headless: bool) -> list[
     return [
         sys.executable, "-m", "streamlit", "run", str(main),
         "--server.port", str(port), "--server.address", address,
-        "--server.headless", "true" if headless else "false",
+        "--server.headless", "true" if headless else "false", "--server.showEmailPrompt", "false",
         "--server.maxUploadSize", "500", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
         "--", "--runs", str(runs.expanduser().resolve()),
     ]  # fmt: skip
