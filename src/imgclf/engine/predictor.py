@@ -36,6 +36,11 @@ class Prediction:
     ood_score: float | None = None
     error: str | None = None
 
+    @classmethod
+    def failed(cls, source: str, error: Exception | str) -> Prediction:
+        """The ``error`` entry for an image that could not be decoded."""
+        return cls(source, None, 0.0, "error", error=str(error))
+
     @property
     def index(self) -> int | None:
         """Index of the predicted class, or ``None`` for an image that failed to decode."""
@@ -115,17 +120,25 @@ class Classifier:
         if tta:
             flip_feats, flip_probs = self.forward(pixels[:, :, ::-1, :])
             feats, probs = (feats + flip_feats) / 2, (probs + flip_probs) / 2
-        ood = self.ood.score(feats) if self.ood is not None else np.full(len(pixels), np.nan)
+        return self.scores(feats, probs)
+
+    def scores(self, features: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities and OOD scores (NaN without a scorer) from a batch's pooled features and raw
+        probabilities, whichever runtime computed them."""
+        ood = self.ood.score(features) if self.ood is not None else np.full(len(probs), np.nan)
         return self.policy.calibrate(probs), ood
 
     def describe(
         self, source: str, features: np.ndarray, probs: np.ndarray, *, top_k: int = 3, threshold: float | None = None
     ) -> Prediction:
         """The prediction for one image from its pooled ``features`` and raw ``probs`` (e.g. a Grad-CAM pass)."""
-        ood = self.ood.score(np.asarray(features)[None])[0] if self.ood is not None else np.nan
-        return self._prediction(source, self.policy.calibrate(np.asarray(probs)[None])[0], ood, top_k, threshold)
+        calibrated, ood = self.scores(np.asarray(features)[None], np.asarray(probs)[None])
+        return self.prediction(source, calibrated[0], ood[0], top_k=top_k, threshold=threshold)
 
-    def _prediction(self, source: str, probs: np.ndarray, ood: float, top_k: int, threshold: float | None):
+    def prediction(
+        self, source: str, probs: np.ndarray, ood: float, *, top_k: int = 3, threshold: float | None = None
+    ) -> Prediction:
+        """The prediction for one image from one row of :meth:`predict_pixels` (calibrated ``probs``, ``ood``)."""
         order = np.argsort(probs)[::-1][:top_k]
         conf = float(probs[order[0]])
         ood_score = None if np.isnan(ood) else float(ood)
@@ -177,10 +190,11 @@ class Classifier:
         if good:
             probs, ood = self.predict_pixels(np.stack([px for _, px in good]), tta=tta)
             for (j, _), p, o in zip(good, probs, ood, strict=True):
-                out[j] = self._prediction(_source_name(images[start + j], start + j), p, o, top_k, threshold)
+                source = _source_name(images[start + j], start + j)
+                out[j] = self.prediction(source, p, o, top_k=top_k, threshold=threshold)
         for j, px in enumerate(decoded):
             if isinstance(px, DecodeError):
-                out[j] = Prediction(_source_name(images[start + j], start + j), None, 0.0, "error", error=str(px))
+                out[j] = Prediction.failed(_source_name(images[start + j], start + j), px)
         return out
 
 
