@@ -228,3 +228,28 @@ def test_a_run_that_fails_to_load_is_not_ready(tmp_path, tiny_run):
     assert ready.status_code == health.status_code == predict.status_code == 503
     assert ready.json()["status"] == "failed" and "model.keras" in ready.json()["error"]
     assert "failed to load" in predict.json()["detail"]
+
+
+def test_onnx_runtime_gives_the_keras_predictions(clf, images, tmp_path):
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+    with running(clf, ServeSettings(port=0, runtime="onnx")) as live:  # converts the run's model at start-up
+        got = httpx.post(f"{live.url}/v1/predict", files=_files(images)).json()["predictions"]
+        info = httpx.get(f"{live.url}/v1/model").json()
+    assert info["runtime"] == "onnx" and "onnxruntime" in info["versions"]
+    for row, want in zip(got, _expected(clf, images), strict=True):
+        assert (row["path"], row["label"], row["status"]) == (want["path"], want["label"], want["status"])
+        assert row["confidence"] == pytest.approx(want["confidence"], abs=1e-5)
+        assert row["ood_score"] == pytest.approx(want["ood_score"], abs=1e-5)
+
+
+def test_onnx_file_without_features_is_refused_clearly(clf, tmp_path):
+    pytest.importorskip("tf2onnx")
+    import tensorflow as tf
+
+    path = tmp_path / "probabilities-only.onnx"
+    signature = [tf.TensorSpec((None, 64, 64, 3), tf.float32, name="image")]
+    clf.model.export(str(path), format="onnx", verbose=False, input_signature=signature)
+    with running(clf, ServeSettings(port=0, runtime="onnx", onnx_path=str(path))) as live:
+        ready = httpx.get(f"{live.url}/readyz")
+    assert ready.status_code == 503 and "gives only probabilities" in ready.json()["error"]

@@ -73,8 +73,8 @@ def test_serve_on_a_busy_port_or_missing_onnx_is_one_clear_line(tiny_run, capsys
         assert main(["serve", str(tiny_run), "--port", str(port)]) == 2
     err = _error(capsys)
     assert f"Cannot listen on 127.0.0.1:{port}" in err and "choose another --port" in err
-    assert main(["serve", str(tiny_run), "--runtime", "onnx"]) == 2
-    assert "--runtime onnx needs --onnx FILE" in _error(capsys)
+    assert main(["serve", str(tiny_run), "--onnx", "model.onnx"]) == 2
+    assert "--onnx model.onnx is used only with --runtime onnx" in _error(capsys)
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,11 @@ class Classifier:
         self._infer = keras.Model(model.inputs, [pool, model.output], name="infer")
         self._infer_fn = self._compile_infer(jit_compile)
 
+    @property
+    def infer_model(self) -> keras.Model:
+        """The model with two outputs, pooled features and raw probabilities (what :meth:`forward` runs)."""
+        return self._infer
+
     def _compile_infer(self, jit_compile: bool):
         import tensorflow as tf
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,24 @@ from imgclf.errors import ImgclfError
 from imgclf.serve.batcher import BatchFn
 from imgclf.serve.settings import ServeSettings
 
-__all__ = ["OnnxForward", "load_runtime", "runtime_versions"]
+__all__ = ["OnnxForward", "convert_to_onnx", "load_runtime", "onnx_forward", "runtime_versions"]
+
+
+def convert_to_onnx(classifier: Classifier, path: Path) -> Path:
+    """Write the classifier's two-output model (pooled features, probabilities) as ONNX at ``path`` (tf2onnx)."""
+    import tensorflow as tf
+
+    for module in ("tf2onnx", "onnx"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ImgclfError(
+                f"Converting the run to ONNX needs '{module}': pip install 'imgclf[export]', or pass --onnx FILE."
+            ) from None
+    size = classifier.input_size
+    signature = [tf.TensorSpec((None, size, size, 3), tf.float32, name="image")]
+    classifier.infer_model.export(str(path), format="onnx", verbose=False, input_signature=signature)
+    return path
 
 
 class OnnxForward:
@@ -25,31 +43,29 @@ class OnnxForward:
 
     The model takes float32 ``(n, size, size, 3)`` RGB pixels in 0-255 (preprocessing is inside, as in Keras)
     and gives the probabilities (the output whose last axis has one entry per class) and, optionally, the
-    pooled features (any other 2-D output), which the run's OOD detector needs.
+    pooled features (another 2-D output), which the run's OOD detector needs.
     """
 
     def __init__(self, path: str | Path, classifier: Classifier):
         try:
             import onnxruntime as ort
-        except ImportError as exc:
-            raise ImgclfError("The onnx runtime needs onnxruntime: pip install 'imgclf[serve]'.") from exc
+        except ImportError:
+            raise ImgclfError("The onnx runtime needs onnxruntime: pip install 'imgclf[serve]'.") from None
         self.path = Path(path)
         if not self.path.is_file():
-            raise ImgclfError(
-                f"ONNX model '{self.path}' does not exist; export it first: imgclf export RUN --format onnx."
-            )
+            raise ImgclfError(f"ONNX model '{self.path}' does not exist; pass the model.onnx of an export.")
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for an unreadable file
-            raise ImgclfError(f"'{self.path}' is not a model ONNX Runtime can load: {exc}") from exc
+            raise ImgclfError(f"'{self.path}' is not a model ONNX Runtime can load: {exc}") from None
         self.input = self.session.get_inputs()[0].name
         self.probs_index, self.features_index = self._outputs(len(classifier.classes))
         if classifier.ood is not None and self.features_index is None:
             raise ImgclfError(
-                f"'{self.path}' gives no pooled features, which the run's OOD detector needs; "
-                "export the model with its features output, or serve with --runtime keras."
+                f"'{self.path}' gives only probabilities, but the run's OOD detector needs the pooled features; "
+                "leave out --onnx (imgclf serve then converts the run with its features) or use --runtime keras."
             )
 
     def _outputs(self, n_classes: int) -> tuple[int, int | None]:
@@ -67,13 +83,19 @@ class OnnxForward:
         return features, np.asarray(outputs[self.probs_index], dtype=np.float32)
 
 
+def onnx_forward(classifier: Classifier, onnx_path: str | Path | None) -> OnnxForward:
+    """An ONNX Runtime session on ``onnx_path``, or on the classifier converted now when no path is given."""
+    if onnx_path is not None:
+        return OnnxForward(onnx_path, classifier)
+    with tempfile.TemporaryDirectory(prefix="imgclf-onnx-") as tmp:
+        return OnnxForward(convert_to_onnx(classifier, Path(tmp) / "model.onnx"), classifier)
+
+
 def load_runtime(classifier: Classifier, settings: ServeSettings) -> BatchFn:
     """The batch function for ``settings.runtime``: uint8 pixels -> (calibrated probabilities, OOD scores)."""
     if settings.runtime == "keras":
         return classifier.predict_pixels
-    if not settings.onnx_path:
-        raise ImgclfError("The onnx runtime needs the exported model: pass --onnx PATH/model.onnx.")
-    forward = OnnxForward(settings.onnx_path, classifier)
+    forward = onnx_forward(classifier, settings.onnx_path)
     return lambda pixels: classifier.scores(*forward(pixels))  # features are None only without an OOD detector
 
 

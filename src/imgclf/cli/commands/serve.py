@@ -54,7 +54,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--runtime", choices=("keras", "onnx"), default="keras", help="what runs the model (default: keras)"
     )
-    parser.add_argument("--onnx", type=Path, metavar="FILE", help="the exported model.onnx (with --runtime onnx)")
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        metavar="FILE",
+        help="with --runtime onnx: a model.onnx giving pooled features and probabilities (default: convert the run "
+        "at start-up, which needs imgclf[export])",
+    )
     parser.add_argument("--max-batch", type=_at_least_one, default=32, help="images per forward pass (default: 32)")
     parser.add_argument(
         "--max-wait-ms", type=_non_negative, default=2.0, help="how long a batch waits for more requests (default: 2)"
@@ -76,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from imgclf.serve.server import bind
     from imgclf.serve.settings import is_loopback
 
-    if args.runtime == "onnx" and args.onnx is None:
-        raise ImgclfError("--runtime onnx needs --onnx FILE, the model exported by 'imgclf export RUN --format onnx'.")
+    if args.onnx is not None and args.runtime != "onnx":
+        raise ImgclfError(f"--onnx {args.onnx} is used only with --runtime onnx; add it or leave out --onnx.")
     run_dir = validate_run(args.run)
     settings = ServeSettings(
         host=args.host,
