@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import socket
 import threading
 from pathlib import Path
@@ -217,17 +218,45 @@ def test_slow_client_gets_408_and_does_not_hold_the_model(clf, images):
 
 def test_a_run_that_fails_to_load_is_not_ready(tmp_path, tiny_run):
     broken = tmp_path / "broken"
-    broken.mkdir()
-    for f in tiny_run.iterdir():
-        if f.is_file():
-            (broken / f.name).write_bytes(f.read_bytes())
-    (broken / "model.keras").write_bytes(b"not a model")
+    shutil.copytree(tiny_run, broken)
+    (broken / "calibration.json").write_text("{not json", encoding="utf-8")
     with running(broken, ServeSettings(port=0)) as live:
         ready, health = httpx.get(f"{live.url}/readyz"), httpx.get(f"{live.url}/healthz")
         predict = httpx.post(f"{live.url}/v1/predict", json={"images": [{"data": ""}]})
     assert ready.status_code == health.status_code == predict.status_code == 503
-    assert ready.json()["status"] == "failed" and "model.keras" in ready.json()["error"]
+    assert ready.json()["status"] == "failed" and "calibration.json" in ready.json()["error"]
     assert "failed to load" in predict.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny run after 'imgclf evaluate': metrics, threshold, OOD threshold, conformal sets."""
+    from imgclf.evaluation import evaluate
+
+    run = tmp_path_factory.mktemp("served") / "evaluated"
+    shutil.copytree(tiny_run, run)
+    evaluate(run, html=False)
+    return run
+
+
+def test_an_evaluated_run_serves_its_metrics_calibration_and_sets(evaluated_run, images):
+    with running(evaluated_run, ServeSettings(port=0, sets=0.9)) as live:  # loaded from the folder
+        info = httpx.get(f"{live.url}/v1/model").json()
+        got = httpx.post(f"{live.url}/v1/predict", files=_files(images[:3])).json()["predictions"]
+    clf = load(evaluated_run)
+    assert info["run"] == "evaluated" and info["metrics"]["accuracy"] is not None
+    assert info["metrics"]["evaluated_on"] == "test" and info["metrics"]["images"] == 18
+    assert info["calibration"]["threshold"] == clf.policy.threshold is not None
+    assert info["calibration"]["set_coverage"] == 0.9
+    rows = [ImagePrediction.of(p).model_dump() for p in clf.predict(images[:3], sets=0.9)]
+    assert got == [{**row, "path": p.name} for row, p in zip(rows, images[:3], strict=True)]
+    assert all(row["set"] and row["label"] in row["set"] for row in got)
+
+
+def test_sets_on_a_run_without_conformal_calibration_fail_clearly(clf):
+    with running(clf, ServeSettings(port=0, sets=0.9)) as live:
+        ready = httpx.get(f"{live.url}/readyz").json()
+    assert ready["status"] == "failed" and "run 'imgclf evaluate RUN' first" in ready["error"]
 
 
 def test_onnx_runtime_gives_the_keras_predictions(clf, images, tmp_path):

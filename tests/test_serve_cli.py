@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import threading
@@ -89,13 +90,10 @@ def test_serve_rejects_bad_options(args, message, capsys):
 
 def test_a_model_that_fails_to_load_stops_the_command_with_a_clear_error(tiny_run, tmp_path):
     broken = tmp_path / "broken"
-    broken.mkdir()
-    for f in tiny_run.iterdir():
-        if f.is_file():
-            (broken / f.name).write_bytes(f.read_bytes())
-    (broken / "model.keras").write_bytes(b"not a model")
+    shutil.copytree(tiny_run, broken)
+    (broken / "calibration.json").write_text("{not json", encoding="utf-8")  # Run.open does not read it
     with serve_process([str(broken)]) as (process, _):
         _, stderr = process.communicate(timeout=120)
     assert process.returncode == 2
-    assert "imgclf serve: error: Loading the model failed:" in stderr and "model.keras" in stderr
+    assert "imgclf serve: error: Loading the model failed:" in stderr and "calibration.json" in stderr
     assert "Traceback" not in stderr

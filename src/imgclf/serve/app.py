@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from imgclf.engine.predictor import Classifier
+from imgclf.engine.run import Run
 from imgclf.serve.middleware import AccessLog, BodyLimit
 from imgclf.serve.schemas import PREDICT_BODY, Health, ImagePrediction, ModelInfo, PredictResponse
 from imgclf.serve.service import Service
@@ -118,6 +119,7 @@ def _model_info(service: Service) -> ModelInfo:
             "temperature": policy.temperature,
             "threshold": s.threshold if s.threshold is not None else policy.threshold,
             "ood_threshold": policy.ood_threshold,
+            "set_coverage": s.sets,
         },
         metrics=service.metrics_summary(),
         versions=service.versions(),
@@ -126,8 +128,8 @@ def _model_info(service: Service) -> ModelInfo:
     )
 
 
-def create_app(source: Classifier | str | Path, settings: ServeSettings | None = None) -> FastAPI:
-    """The API around ``source``: a loaded :class:`Classifier`, or a run folder to load in the background."""
+def create_app(source: Classifier | Run | str | Path, settings: ServeSettings | None = None) -> FastAPI:
+    """The API around ``source``: a loaded :class:`Classifier`, or a run (folder) to load in the background."""
     settings = settings or ServeSettings()
     service = Service(source, settings)
 

@@ -47,6 +47,7 @@ class ImagePrediction(BaseModel):
     status: Literal["ok", "uncertain", "unfamiliar", "error"]
     ood_score: float | None = Field(description="distance to the training images; higher is less familiar")
     top_k: list[TopK]
+    set: list[str] | None = Field(None, description="the conformal prediction set, when the server makes sets")
     error: str | None = Field(description="why the image could not be read (status 'error')")
 
     @classmethod
@@ -54,7 +55,8 @@ class ImagePrediction(BaseModel):
         """The API form of a :class:`Prediction`: ``Prediction.to_row`` figures, ``top_k`` as objects."""
         row = prediction.to_row()
         top_k = [TopK(label=name, probability=round(p, 6)) for name, p in prediction.top_k]
-        return cls(**{**row, "top_k": top_k, "error": prediction.error})
+        members = None if prediction.prediction_set is None else list(prediction.prediction_set)
+        return cls(**{**row, "top_k": top_k, "set": members, "error": prediction.error})
 
 
 class PredictResponse(BaseModel):
@@ -74,10 +76,12 @@ class ModelInfo(BaseModel):
     input_size: int
     classes: list[str]
     runtime: str
-    calibration: dict[str, float | None] = Field(description="temperature, threshold and OOD threshold in use")
+    calibration: dict[str, float | None] = Field(
+        description="temperature, threshold, OOD threshold and prediction-set coverage in use"
+    )
     metrics: dict[str, Any] | None = Field(description="summary of the run's evaluation ('imgclf evaluate'), if any")
     versions: dict[str, str]
-    limits: dict[str, float]
+    limits: dict[str, int | float]
     batching: dict[str, Any] = Field(description="the micro-batcher's settings and what it has done so far")
 
 

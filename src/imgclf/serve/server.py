@@ -19,6 +19,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from imgclf.engine.predictor import Classifier
+from imgclf.engine.run import Run
 from imgclf.errors import ImgclfError
 from imgclf.serve.app import create_app
 from imgclf.serve.settings import ServeSettings
@@ -68,7 +69,7 @@ def _sigterm_returns() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def build_server(source: Classifier | str | Path, settings: ServeSettings) -> uvicorn.Server:
+def build_server(source: Classifier | Run | str | Path, settings: ServeSettings) -> uvicorn.Server:
     """A uvicorn server for :func:`create_app` (``server.config.app``) that stops when the model fails to load."""
     config = uvicorn.Config(
         create_app(source, settings),
@@ -88,7 +89,7 @@ def build_server(source: Classifier | str | Path, settings: ServeSettings) -> uv
     return server
 
 
-def serve(source: Classifier | str | Path, settings: ServeSettings, sock: socket.socket | None = None) -> None:
+def serve(source: Classifier | Run | str | Path, settings: ServeSettings, sock: socket.socket | None = None) -> None:
     """Serve ``source`` until SIGTERM or Ctrl+C, on ``sock`` (default: a new socket bound to the settings).
 
     Raises :class:`ImgclfError` when the model fails to load (the server stops at once).

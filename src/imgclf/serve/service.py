@@ -17,7 +17,8 @@ import anyio
 import numpy as np
 
 from imgclf.data.decode import DecodeError
-from imgclf.engine.predictor import Classifier, Prediction, load, to_pixels
+from imgclf.engine.predictor import Classifier, Prediction, Request, load, to_pixels
+from imgclf.engine.run import Run
 from imgclf.errors import ImgclfError
 from imgclf.serve.batcher import BatchFn, MicroBatcher
 from imgclf.serve.runtime import load_runtime, runtime_versions
@@ -54,7 +55,7 @@ def summarize_metrics(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
 class Service:
     """One model, its runtime and its batcher. ``ready`` once loaded and warmed; ``error`` if loading failed."""
 
-    def __init__(self, source: Classifier | str | Path, settings: ServeSettings):
+    def __init__(self, source: Classifier | Run | str | Path, settings: ServeSettings):
         self.settings = settings
         self.source = source
         self.classifier: Classifier | None = source if isinstance(source, Classifier) else None
@@ -76,6 +77,10 @@ class Service:
         try:
             if self.classifier is None:
                 self.classifier = await anyio.to_thread.run_sync(load, self.source)
+            if self.settings.sets is not None:
+                self.classifier.policy.require_sets(self.settings.sets)
+            if self.classifier.run_dir is not None:
+                self.metrics = Run(self.classifier.run_dir).metrics
             fn = await anyio.to_thread.run_sync(load_runtime, self.classifier, self.settings)
             await anyio.to_thread.run_sync(self._warm_up, fn)
         except Exception as exc:  # reported by /healthz and /readyz, and logged once
@@ -126,16 +131,15 @@ class Service:
         if good:
             probs, ood = await self.batcher.submit(np.stack([decoded[i] for i in good]))
             rows = {i: (p, o) for i, p, o in zip(good, probs, ood, strict=True)}
-        top_k = min(self.settings.top_k, len(self.classifier.classes))
+        s = self.settings
+        request = Request(min(s.top_k, len(self.classifier.classes)), s.threshold, s.sets)
+        empty_set = None if s.sets is None else ()
         predictions = []
         for i, ((name, _), px) in enumerate(zip(uploads, decoded, strict=True)):
             if isinstance(px, DecodeError):
-                predictions.append(Prediction.failed(name, px))
+                predictions.append(Prediction.failed(name, px, prediction_set=empty_set))
             else:
-                p, o = rows[i]
-                predictions.append(
-                    self.classifier.prediction(name, p, o, top_k=top_k, threshold=self.settings.threshold)
-                )
+                predictions.append(self.classifier.prediction(name, *rows[i], request))
         return predictions
 
     def metrics_summary(self) -> dict[str, Any] | None:

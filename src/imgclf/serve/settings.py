@@ -41,6 +41,7 @@ class ServeSettings:
     body_timeout_s: float = 30.0  # a request body must arrive within this (slow clients get 408)
     top_k: int = 3
     threshold: float | None = None  # None: the run's calibrated threshold, if any
+    sets: float | None = None  # coverage of conformal prediction sets (e.g. 0.9); None: no sets
     keep_alive_s: int = 5
     graceful_timeout_s: int = 30  # SIGTERM: how long in-flight requests may take to finish
     max_connections: int = 256  # beyond this, new connections get 503
@@ -66,5 +67,7 @@ class ServeSettings:
             )
         if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ImgclfError(f"threshold must be a confidence in [0, 1], got {self.threshold}.")
+        if self.sets is not None and not 0 < self.sets < 1:
+            raise ImgclfError(f"sets must be a coverage between 0 and 1 (e.g. 0.9), got {self.sets}.")
         if self.api_key is not None and not self.api_key.strip():
             raise ImgclfError(f"{API_KEY_ENV} is set but empty; unset it or give it a secret value.")

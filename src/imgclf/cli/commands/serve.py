@@ -71,12 +71,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threshold", type=_confidence, help="confidence below which a prediction is 'uncertain' (default: the run's)"
     )
+    parser.add_argument(
+        "--sets",
+        type=_confidence,
+        metavar="COVERAGE",
+        help="add each image's conformal prediction set at this coverage, e.g. 0.9 (needs 'imgclf evaluate')",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Check the run and the address, then serve until SIGTERM or Ctrl+C."""
-    from imgclf.engine.bundle import validate_run
+    from imgclf.engine.run import Run
     from imgclf.errors import ImgclfError
     from imgclf.serve import API_KEY_ENV, ServeSettings, serve
     from imgclf.serve.server import bind
@@ -84,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.onnx is not None and args.runtime != "onnx":
         raise ImgclfError(f"--onnx {args.onnx} is used only with --runtime onnx; add it or leave out --onnx.")
-    run_dir = validate_run(args.run)
+    opened = Run.open(args.run)
     settings = ServeSettings(
         host=args.host,
         port=args.port,
@@ -97,12 +103,16 @@ def run(args: argparse.Namespace) -> int:
         max_request_bytes=max(1, int(args.max_request_mb * 2**20)),
         top_k=args.top_k,
         threshold=args.threshold,
+        sets=args.sets,
     )
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     auth = f"bearer token required ({API_KEY_ENV})" if settings.api_key else f"no token ({API_KEY_ENV} not set)"
-    print(f"imgclf serve: {run_dir.name} on {url} ({settings.runtime} runtime, {auth}); docs at {url}/docs", flush=True)
+    print(
+        f"imgclf serve: {opened.path.name} on {url} ({settings.runtime} runtime, {auth}); docs at {url}/docs",
+        flush=True,
+    )
     if not is_loopback(settings.host) and not settings.api_key:
         print(
             f"warning: listening on {settings.host} without {API_KEY_ENV}: anyone who can reach this port can use "
@@ -110,5 +120,5 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    serve(run_dir, settings, sock)
+    serve(opened, settings, sock)
     return 0
