@@ -88,11 +88,13 @@ def test_requests_queued_while_the_model_runs_form_the_next_batch():
         await asyncio.sleep(0.1)  # the first batch is in the model, held by the gate
         rest = [asyncio.create_task(batcher.submit(_images(v))) for v in (2, 3, 4)]
         await asyncio.sleep(0.1)
+        waiting = batcher.in_flight
         gate.set()
         await asyncio.gather(first, *rest)
         await batcher.stop()
+        return waiting, batcher.in_flight
 
-    asyncio.run(scenario())
+    assert asyncio.run(scenario()) == (4, 0)
     assert model.sizes == [1, 3]
 
 

@@ -36,7 +36,8 @@ def test_sigterm_drains_the_request_in_flight_then_exits_0(tiny_run: Path):
 
         client = threading.Thread(target=request)
         client.start()
-        time.sleep(1.0)  # the request is now waiting in the batcher
+        while not httpx.get(f"{url}/v1/model", headers=headers).json()["batching"]["in_flight"]:
+            time.sleep(0.05)  # until the request waits in the batcher
         process.send_signal(signal.SIGTERM)
         client.join(60)
         _, stderr = process.communicate(timeout=60)

@@ -102,7 +102,9 @@ def _model_info(service: Service) -> ModelInfo:
     clf, s = service.classifier, service.settings
     assert clf is not None and service.batcher is not None
     policy = clf.policy
-    batching = {"max_batch": s.max_batch, "max_wait_ms": s.max_wait_ms, **service.batcher.stats.to_dict()}
+    batcher = service.batcher
+    batching = {"max_batch": s.max_batch, "max_wait_ms": s.max_wait_ms, "in_flight": batcher.in_flight}
+    batching |= batcher.stats.to_dict()
     limits = {
         "max_images": s.max_images,
         "max_request_bytes": s.max_request_bytes,

@@ -72,6 +72,7 @@ class MicroBatcher:
         self._carry: _Job | None = None  # a job that did not fit the previous batch
         self._worker: asyncio.Task | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgclf-model")
+        self.in_flight = 0  # requests submitted and not yet answered
 
     async def start(self) -> None:
         """Start the worker on the running event loop."""
@@ -97,8 +98,12 @@ class MicroBatcher:
         if self._queue is None or self._worker is None or self._worker.done():
             raise RuntimeError("The batcher is not running.")
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(pixels, future))
-        return await future
+        self.in_flight += 1
+        try:
+            await self._queue.put(_Job(pixels, future))
+            return await future
+        finally:
+            self.in_flight -= 1
 
     async def _next(self, timeout: float | None) -> _Job | None:
         if self._carry is not None:
