@@ -97,10 +97,10 @@ def test_bad_files_get_per_image_errors_not_500(server, images):
     assert {name: p["status"] for name, p in by_name.items()} == dict.fromkeys(
         ["truncated.png", "notes.png", "empty.png", "huge.png", "files"], "error"
     )
-    assert "damaged or truncated" in by_name["truncated.png"]["error"]
-    assert "not an image" in by_name["notes.png"]["error"]
-    assert "empty (0 bytes)" in by_name["empty.png"]["error"]
-    assert "over the limit of 40,000" in by_name["huge.png"]["error"]
+    assert by_name["truncated.png"]["error"].startswith("'truncated.png' is damaged or truncated")
+    assert by_name["notes.png"]["error"].startswith("'notes.png' is not an image")
+    assert by_name["empty.png"]["error"].startswith("'empty.png' is empty (0 bytes)")
+    assert "'huge.png' is 300x300 = 90,000 pixels, over the limit of 40,000" in by_name["huge.png"]["error"]
     assert "holds text, not a file" in by_name["files"]["error"]
     assert all(p["label"] is None and p["top_k"] == [] for p in by_name.values())
     bad_base64 = httpx.post(f"{server.url}/v1/predict", json={"images": [{"name": "x.jpg", "data": "%%%"}]})

@@ -60,10 +60,13 @@ class Prediction:
         return row
 
 
-def to_pixels(image: ImageInput, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Any supported image input to ``(size, size, 3)`` uint8 RGB through the shared decoding path."""
+def to_pixels(
+    image: ImageInput, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+) -> np.ndarray:
+    """Any supported image input to ``(size, size, 3)`` uint8 RGB through the shared decoding path (errors call
+    the image ``name``, default its path or ``<uploaded bytes>``)."""
     if isinstance(image, str | Path | bytes):
-        return decode_image(image, size, max_pixels=max_pixels)
+        return decode_image(image, size, max_pixels=max_pixels, name=name)
     if isinstance(image, Image.Image):
         image = np.asarray(image.convert("RGB"))
     arr = np.asarray(image)

@@ -112,12 +112,12 @@ class Service:
     def _decode(self, uploads: Sequence[Upload]) -> list[np.ndarray | DecodeError]:
         assert self.classifier is not None
         out: list[np.ndarray | DecodeError] = []
-        for _, data in uploads:
+        for name, data in uploads:
             if isinstance(data, DecodeError):
                 out.append(data)
                 continue
             try:
-                out.append(to_pixels(data, self.classifier.input_size, max_pixels=self.settings.max_pixels))
+                out.append(to_pixels(data, self.classifier.input_size, max_pixels=self.settings.max_pixels, name=name))
             except DecodeError as exc:
                 out.append(exc)
         return out
