@@ -70,11 +70,24 @@ def test_a_batch_never_exceeds_max_batch_and_requests_are_not_split():
     assert np.array_equal(results[3][1], np.array([70, 80, 90, 100, 110], dtype=np.float32))
 
 
-def test_a_lone_request_waits_at_most_the_budget():
+def test_a_lone_request_does_not_wait_but_one_on_its_way_is_waited_for():
     model = Model()
-    batcher = MicroBatcher(model, max_batch=32, max_wait_ms=0)
-    results = asyncio.run(_run(batcher, [_images(9)]))
-    assert model.sizes == [1] and results[0][1][0] == 90
+    batcher = MicroBatcher(model, max_batch=32, max_wait_ms=60_000)  # a budget no test could sit out
+
+    async def scenario():
+        await batcher.start()
+        alone = await asyncio.wait_for(batcher.submit(_images(9)), 10)  # nothing else coming: runs at once
+        with batcher.preparing():  # a second request is being decoded
+            first = asyncio.create_task(batcher.submit(_images(1)))
+            await asyncio.sleep(0.2)
+            assert not first.done()  # its batch waits for the announced one
+        second = await asyncio.wait_for(batcher.submit(_images(2)), 10)
+        await first
+        await batcher.stop()
+        return alone, second
+
+    alone, second = asyncio.run(scenario())
+    assert model.sizes == [1, 2] and alone[1][0] == 90 and second[1][0] == 20
 
 
 def test_requests_queued_while_the_model_runs_form_the_next_batch():

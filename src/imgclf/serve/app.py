@@ -22,7 +22,7 @@ from imgclf.engine.predictor import Classifier
 from imgclf.engine.run import Run
 from imgclf.serve.middleware import AccessLog, BodyLimit
 from imgclf.serve.schemas import PREDICT_BODY, Health, ImagePrediction, ModelInfo, PredictResponse
-from imgclf.serve.service import Service
+from imgclf.serve.service import Service, summarize_metrics
 from imgclf.serve.settings import ServeSettings
 from imgclf.serve.uploads import read_uploads
 
@@ -123,7 +123,7 @@ def _model_info(service: Service) -> ModelInfo:
             "ood_threshold": policy.ood_threshold,
             "set_coverage": s.sets,
         },
-        metrics=service.metrics_summary(),
+        metrics=summarize_metrics(service.metrics),
         versions=service.versions(),
         limits=limits,
         batching={**batching, "uptime_s": round(time.time() - service.started, 1)},

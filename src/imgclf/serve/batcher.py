@@ -1,9 +1,10 @@
 """Dynamic micro-batching: concurrent requests share one forward pass.
 
 Requests put their decoded pixels on a queue; one worker takes what is waiting (up to ``max_batch`` images),
-waits at most ``max_wait_ms`` for more when the batch is not full, runs the model in its own thread (the
-event loop keeps serving), and hands each request its rows. While the model runs, new requests queue up,
-so under load batches fill without waiting; a lone request waits at most ``max_wait_ms``.
+waits at most ``max_wait_ms`` for more when the batch is not full and another request is on its way (being
+decoded, see :meth:`MicroBatcher.preparing`), runs the model in its own thread (the event loop keeps serving),
+and hands each request its rows. While the model runs, new requests queue up, so under load batches fill
+without waiting; a lone request never waits.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -73,6 +74,7 @@ class MicroBatcher:
         self._worker: asyncio.Task | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgclf-model")
         self.in_flight = 0  # requests submitted and not yet answered
+        self._preparing = 0  # requests on their way (being decoded)
 
     async def start(self) -> None:
         """Start the worker on the running event loop."""
@@ -92,6 +94,15 @@ class MicroBatcher:
             if not job.future.done():
                 job.future.set_exception(RuntimeError("The server is shutting down."))
         self._thread.shutdown(wait=True)
+
+    @contextlib.contextmanager
+    def preparing(self) -> Iterator[None]:
+        """Announce a request that is being prepared (decoded): a batch that is not full waits for it."""
+        self._preparing += 1
+        try:
+            yield
+        finally:
+            self._preparing -= 1
 
     async def submit(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and OOD scores for ``pixels`` (one request's images), computed in a shared batch."""
@@ -124,9 +135,12 @@ class MicroBatcher:
     async def _gather(self) -> list[_Job]:
         """One batch: the first job, whatever else waits, and what arrives within the wait budget."""
         jobs = [await self._next(None)]
+        assert self._queue is not None
         size = len(jobs[0].pixels)
         deadline = asyncio.get_running_loop().time() + self.max_wait_s
         while size < self.max_batch:
+            if self._carry is None and self._queue.empty() and not self._preparing:
+                break  # nothing queued and nothing on its way: waiting would only add latency
             job = await self._next(deadline - asyncio.get_running_loop().time())
             if job is None:
                 break

@@ -72,17 +72,22 @@ class Service:
         """Begin loading and warming up in the background (health checks answer meanwhile)."""
         self._task = asyncio.create_task(self._load(), name="imgclf-load")
 
+    def _prepare(self) -> BatchFn:
+        """Load the run (unless given a classifier), check it, build the runtime and warm it up (in a thread)."""
+        if self.classifier is None:
+            self.classifier = load(self.source)
+        if self.settings.sets is not None:
+            self.classifier.policy.require_sets(self.settings.sets)
+        if self.classifier.run_dir is not None:
+            self.metrics = Run(self.classifier.run_dir).metrics
+        fn = load_runtime(self.classifier, self.settings)
+        self._warm_up(fn)
+        return fn
+
     async def _load(self) -> None:
         start = time.perf_counter()
         try:
-            if self.classifier is None:
-                self.classifier = await anyio.to_thread.run_sync(load, self.source)
-            if self.settings.sets is not None:
-                self.classifier.policy.require_sets(self.settings.sets)
-            if self.classifier.run_dir is not None:
-                self.metrics = Run(self.classifier.run_dir).metrics
-            fn = await anyio.to_thread.run_sync(load_runtime, self.classifier, self.settings)
-            await anyio.to_thread.run_sync(self._warm_up, fn)
+            fn = await anyio.to_thread.run_sync(self._prepare)
         except Exception as exc:  # reported by /healthz and /readyz, and logged once
             self.error = str(exc) if isinstance(exc, ImgclfError) else f"{type(exc).__name__}: {exc}"
             log.error("loading the model failed: %s", self.error)
@@ -125,7 +130,8 @@ class Service:
     async def predict(self, uploads: Sequence[Upload]) -> list[Prediction]:
         """One prediction per upload, in order; an undecodable one gets status ``error``."""
         assert self.classifier is not None and self.batcher is not None
-        decoded = await anyio.to_thread.run_sync(self._decode, uploads)
+        with self.batcher.preparing():
+            decoded = await anyio.to_thread.run_sync(self._decode, uploads)
         good = [i for i, px in enumerate(decoded) if not isinstance(px, DecodeError)]
         rows: dict[int, tuple[np.ndarray, float]] = {}
         if good:
@@ -141,11 +147,6 @@ class Service:
             else:
                 predictions.append(self.classifier.prediction(name, *rows[i], request))
         return predictions
-
-    def metrics_summary(self) -> dict[str, Any] | None:
-        """:func:`summarize_metrics` of the served run's evaluation."""
-        assert self.classifier is not None
-        return summarize_metrics(self.metrics)
 
     def versions(self) -> dict[str, str]:
         """Library versions that shape the predictions."""
