@@ -12,6 +12,7 @@ __all__ = ["main"]
 # Modules under imgclf.cli.commands, each exposing ``add_parser(subparsers)`` and ``run(args) -> int``.
 COMMANDS = (
     "check", "train", "predict", "evaluate", "suspects", "explain", "analyze", "app", "demo", "cache", "backbones",
+    "review", "compare",
 )  # fmt: skip
 
 

@@ -165,7 +165,8 @@ def train(
     """Train a classifier on the dataset at ``data`` and return the finished run folder.
 
     Bad files are skipped (and listed in the run's dataset report); an untrainable dataset is refused before
-    any model is built. The run is written to ``<out>.partial`` and renamed to ``out`` when complete.
+    any model is built. Review corrections of the dataset apply (a read-only dataset's are looked up in the
+    folder holding ``out``). The run is written to ``<out>.partial`` and renamed to ``out`` when complete.
     """
     cfg = cfg or default_config()
     notify = progress or (lambda event: None)
@@ -174,7 +175,9 @@ def train(
         cfg = load_config(overrides=read_json(partial / "meta.json")["config"])
     notify(ProgressEvent("check", 0, 1, f"checking {data}"))
     check_started = time.perf_counter()
-    report = check_dataset(data, split=cfg.split, seed=cfg.seed, min_side=cfg.min_side, max_pixels=cfg.max_pixels)
+    report = check_dataset(
+        data, split=cfg.split, seed=cfg.seed, min_side=cfg.min_side, max_pixels=cfg.max_pixels, runs=run_dir.parent
+    )
     samples = _usable(report)
     check_seconds = time.perf_counter() - check_started
     spec = get_backbone(cfg.backbone)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclf.data.corrections import Corrections, load_corrections
 from imgclf.data.decode import IMAGE_EXTENSIONS, DecodeError, decode_image
 from imgclf.data.layout import SPLITS, DatasetError, discover, is_hidden
 from imgclf.engine.bundle import BundleError, read_json
@@ -22,6 +23,7 @@ __all__ = [
     "labelled_split",
     "load_outside",
     "resolve_eval_data",
+    "run_corrections",
 ]
 
 # Real photos that ship with scikit-image, none of which shows an insect: the default "images from elsewhere".
@@ -42,14 +44,29 @@ class Embedded:
     errors: tuple[tuple[str, str], ...] = ()
 
 
+def run_corrections(run_dir: Path) -> Corrections | None:
+    """The review corrections of the dataset a run was trained on (``None`` when that dataset is gone)."""
+    dataset = read_json(run_dir / "meta.json").get("dataset")
+    if not dataset or not Path(dataset).exists():
+        return None
+    return load_corrections(dataset, runs=run_dir.parent)
+
+
 def labelled_split(run_dir: Path, split: str, classes: Sequence[str]) -> list[tuple[Path, int]]:
-    """``(path, class index)`` pairs of one split of ``splits.json`` (labels the run does not know are dropped)."""
+    """``(path, class index)`` pairs of one split of ``splits.json``, with the dataset's review corrections.
+
+    Excluded images and labels the run does not know are dropped.
+    """
     path = run_dir / "splits.json"
     if not path.is_file():
         raise BundleError(f"Run '{run_dir}' has no splits.json; pass --data DIR to say what to evaluate on.")
     index = {name: i for i, name in enumerate(classes)}
-    pairs = [(Path(file), index.get(label, -1)) for file, label in read_json(path).get(split, [])]
-    return [(p, i) for p, i in pairs if i >= 0]
+    book = run_corrections(run_dir)
+    pairs = [
+        (Path(file), book.corrected_label(file, label) if book else label)
+        for file, label in read_json(path).get(split, [])
+    ]
+    return [(p, index[label]) for p, label in pairs if label in index]
 
 
 def resolve_eval_data(run_dir: Path, data: str | Path | None, classes: Sequence[str]) -> tuple[str, list]:
@@ -64,7 +81,7 @@ def resolve_eval_data(run_dir: Path, data: str | Path | None, classes: Sequence[
         if not pairs and data is None:
             name, pairs = "val", labelled_split(run_dir, "val", classes)
         return name, pairs
-    layout = discover(data)
+    layout = discover(data, runs=run_dir.parent)
     samples = list(layout.samples) if layout.kind == "class-folders" else layout.split("test") or layout.split("val")
     index = {name: i for i, name in enumerate(classes)}
     unknown = sorted({s.label for s in samples} - set(index))

@@ -1,0 +1,82 @@
+"""The images worth a second look after a run's evaluation, most telling first, minus those already reviewed.
+
+Sources, in this order: the suspect training images that evaluation ranked (the same ranking as
+``imgclf suspects``), the evaluation images the model got wrong (most confident first), and the evaluation
+images it flagged ``uncertain`` or ``unfamiliar``. An image with a pending decision in the dataset's
+corrections file is left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+from imgclf.engine.bundle import read_json, validate_run
+from imgclf.evaluation.inputs import run_corrections
+
+__all__ = ["ReviewItem", "review_queue"]
+
+KINDS = ("suspect", "error", "uncertain", "unfamiliar")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewItem:
+    """One image to review: its current label, the model's suggestion, and why it is in the queue."""
+
+    path: Path
+    label: str
+    suggested: str | None
+    kind: str
+    reason: str
+
+
+def _suspects(run: Path) -> list[ReviewItem]:
+    metrics = read_json(run / "eval" / "metrics.json") if (run / "eval" / "metrics.json").is_file() else {}
+    return [
+        ReviewItem(Path(s["source"]), s["given"], s["suggested"], "suspect", f"suspect: {s['reason']}")
+        for s in metrics.get("suspects", [])
+    ]
+
+
+def _from_predictions(run: Path) -> list[ReviewItem]:
+    path = run / "eval" / "predictions.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    errors = sorted((r for r in rows if r["correct"] == "0"), key=lambda r: -float(r["confidence"]))
+    items = [
+        ReviewItem(
+            Path(r["path"]),
+            r["true"],
+            r["predicted"],
+            "error",
+            f"evaluation error: predicted {r['predicted']} at {float(r['confidence']):.0%}",
+        )
+        for r in errors
+    ]
+    flagged = {"uncertain": "below the confidence threshold", "unfamiliar": "unlike every training image"}
+    items += [
+        ReviewItem(Path(r["path"]), r["true"], r["predicted"], r["status"], f"{r['status']}: {flagged[r['status']]}")
+        for r in rows
+        if r["correct"] == "1" and r["status"] in flagged
+    ]
+    return items
+
+
+def review_queue(run_dir: str | Path) -> list[ReviewItem]:
+    """The images of the run's dataset to review, without duplicates, decided images or files gone since.
+
+    Empty before ``imgclf evaluate``.
+    """
+    run = validate_run(run_dir)
+    book = run_corrections(run)
+    queue, seen = [], set()
+    for item in _suspects(run) + _from_predictions(run):
+        if item.path in seen or not item.path.is_file():
+            continue
+        seen.add(item.path)
+        if book is None or book.decision_for(item.path) is None:
+            queue.append(item)
+    return queue
