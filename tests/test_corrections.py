@@ -23,6 +23,7 @@ from imgclf.data.corrections import (
 )
 from imgclf.data.layout import discover
 from imgclf.data.review import add_image, record_decision
+from imgclf.engine.run import Run
 from imgclf.evaluation.inputs import labelled_split
 
 
@@ -204,5 +205,5 @@ def test_evaluation_reads_the_run_splits_with_todays_corrections(data: Path, tmp
     (run / "meta.json").write_text(json.dumps({"dataset": str(data.resolve())}))
     record_decision(data, "val/red/red_0.png", "relabel", "blue")
     record_decision(data, "val/blue/blue_1.png", "exclude")
-    pairs = {p.name: i for p, i in labelled_split(run, "val", ("blue", "red"))}
+    pairs = {p.name: i for p, i in labelled_split(Run(run), "val", ("blue", "red"))}
     assert pairs == {"blue_0.png": 0, "red_0.png": 0, "red_1.png": 1}

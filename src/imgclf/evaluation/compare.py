@@ -7,14 +7,13 @@ labels with the dataset's current review corrections), so a corrected label coun
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
 from imgclf.data.corrections import Corrections
-from imgclf.engine.bundle import BundleError, read_json, validate_run
+from imgclf.engine.run import BundleError, Run
 from imgclf.evaluation.inputs import run_corrections
 
 __all__ = ["DataChange", "ImageChange", "RunComparison", "compare_runs"]
@@ -108,23 +107,23 @@ def _lookup(data: dict, keys: tuple[str, ...]) -> Any:
     return data
 
 
-def _evaluation(run: Path) -> tuple[dict, dict[str, dict[str, str]]]:
-    """The run's ``eval/metrics.json`` and its per-image predictions by path; refuse a run not evaluated."""
-    predictions = run / "eval" / "predictions.csv"
-    if not predictions.is_file():
-        raise BundleError(f"Run '{run}' has not been evaluated; run `imgclf evaluate {run}` first, then compare.")
-    with predictions.open(newline="", encoding="utf-8") as fh:
-        rows = {row["path"]: row for row in csv.DictReader(fh)}
-    return read_json(run / "eval" / "metrics.json"), rows
+def _evaluation(run: Run) -> tuple[dict, dict[str, dict[str, str]]]:
+    """The run's evaluation metrics and its per-image predictions by path; refuse a run not evaluated."""
+    metrics, rows = run.metrics, run.predictions()
+    if metrics is None or not rows:
+        raise BundleError(
+            f"Run '{run.path}' has not been evaluated; run `imgclf evaluate {run.path}` first, then compare."
+        )
+    return metrics, {row["path"]: row for row in rows}
 
 
-def _data_changes(run_a: Path, run_b: Path) -> list[DataChange]:
-    """Images whose split label differs between the two runs' ``splits.json`` (relabelled, excluded, added)."""
-    splits_a, splits_b = read_json(run_a / "splits.json"), read_json(run_b / "splits.json")
+def _data_changes(run_a: Run, run_b: Run) -> list[DataChange]:
+    """Images whose label differs between the two runs' splits (relabelled, excluded or added)."""
+    splits_a, splits_b = run_a.splits(), run_b.splits()
     changes = []
     for split in ("train", "val", "test"):
-        labels_a = {p: label for p, label in splits_a.get(split, [])}
-        labels_b = {p: label for p, label in splits_b.get(split, [])}
+        labels_a = {str(p): label for p, label in splits_a.get(split, [])}
+        labels_b = {str(p): label for p, label in splits_b.get(split, [])}
         for path in sorted(labels_a.keys() | labels_b.keys()):
             if labels_a.get(path) != labels_b.get(path):
                 changes.append(DataChange(path, split, labels_a.get(path, ""), labels_b.get(path, "")))
@@ -175,16 +174,16 @@ def _changes(rows_a: dict, rows_b: dict, book: Corrections | None) -> tuple[list
 
 def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
     """Compare two evaluated runs (A the baseline, B the candidate) and recommend which to keep."""
-    a, b = validate_run(run_a), validate_run(run_b)
+    a, b = Run.open(run_a), Run.open(run_b)
     (metrics_a, rows_a), (metrics_b, rows_b) = _evaluation(a), _evaluation(b)
     book = run_corrections(b)
     changed, shared, right_a, right_b, relabelled = _changes(rows_a, rows_b, book)
     comparable = not relabelled and len(rows_a) == len(rows_b) == shared
     losses = [_lookup(m, ("test", "loss")) if comparable else None for m in (metrics_a, metrics_b)]
-    keep, reason = _recommend(a, b, _Score(shared, right_a, right_b, *losses))
+    keep, reason = _recommend(a.path, b.path, _Score(shared, right_a, right_b, *losses))
     return RunComparison(
-        run_a=a,
-        run_b=b,
+        run_a=a.path,
+        run_b=b.path,
         metrics=tuple((name, _lookup(metrics_a, keys), _lookup(metrics_b, keys)) for name, keys in METRICS),
         shared=shared,
         right_a=right_a,

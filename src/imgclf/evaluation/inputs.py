@@ -11,8 +11,8 @@ import numpy as np
 from imgclf.data.corrections import Corrections, load_corrections
 from imgclf.data.decode import IMAGE_EXTENSIONS, DecodeError, decode_image
 from imgclf.data.layout import SPLITS, DatasetError, discover, is_hidden
-from imgclf.engine.bundle import BundleError, read_json
 from imgclf.engine.predictor import Classifier, to_pixels
+from imgclf.engine.run import Run
 
 __all__ = [
     "Embedded",
@@ -24,6 +24,7 @@ __all__ = [
     "load_outside",
     "resolve_eval_data",
     "run_corrections",
+    "run_dataset",
 ]
 
 # Real photos that ship with scikit-image, none of which shows an insect: the default "images from elsewhere".
@@ -44,32 +45,32 @@ class Embedded:
     errors: tuple[tuple[str, str], ...] = ()
 
 
-def run_corrections(run_dir: Path) -> Corrections | None:
+def run_dataset(run: Run) -> Path | None:
+    """The dataset folder (or CSV) the run was trained on, or ``None`` when it is not on this machine."""
+    dataset = run.meta.get("dataset")
+    return Path(dataset) if dataset and Path(dataset).exists() else None
+
+
+def run_corrections(run: Run) -> Corrections | None:
     """The review corrections of the dataset a run was trained on (``None`` when that dataset is gone)."""
-    dataset = read_json(run_dir / "meta.json").get("dataset")
-    if not dataset or not Path(dataset).exists():
-        return None
-    return load_corrections(dataset, runs=run_dir.parent)
+    dataset = run_dataset(run)
+    return None if dataset is None else load_corrections(dataset, runs=run.path.parent)
 
 
-def labelled_split(run_dir: Path, split: str, classes: Sequence[str]) -> list[tuple[Path, int]]:
-    """``(path, class index)`` pairs of one split of ``splits.json``, with the dataset's review corrections.
+def labelled_split(run: Run, split: str, classes: Sequence[str]) -> list[tuple[Path, int]]:
+    """``(path, class index)`` pairs of one split of the run, with the dataset's review corrections.
 
     Excluded images and labels the run does not know are dropped.
     """
-    path = run_dir / "splits.json"
-    if not path.is_file():
-        raise BundleError(f"Run '{run_dir}' has no splits.json; pass --data DIR to say what to evaluate on.")
     index = {name: i for i, name in enumerate(classes)}
-    book = run_corrections(run_dir)
+    book = run_corrections(run)
     pairs = [
-        (Path(file), book.corrected_label(file, label) if book else label)
-        for file, label in read_json(path).get(split, [])
+        (path, book.corrected_label(path, label) if book else label) for path, label in run.splits().get(split, [])
     ]
     return [(p, index[label]) for p, label in pairs if label in index]
 
 
-def resolve_eval_data(run_dir: Path, data: str | Path | None, classes: Sequence[str]) -> tuple[str, list]:
+def resolve_eval_data(run: Run, data: str | Path | None, classes: Sequence[str]) -> tuple[str, list]:
     """The images to evaluate on and a description: a split name of the run, or a dataset folder / CSV.
 
     Default: the run's ``test`` split, or ``val`` when it has none. A folder of class folders is used whole;
@@ -77,11 +78,11 @@ def resolve_eval_data(run_dir: Path, data: str | Path | None, classes: Sequence[
     """
     if data is None or str(data) in SPLITS:
         name = str(data) if data is not None else "test"
-        pairs = labelled_split(run_dir, name, classes)
+        pairs = labelled_split(run, name, classes)
         if not pairs and data is None:
-            name, pairs = "val", labelled_split(run_dir, "val", classes)
+            name, pairs = "val", labelled_split(run, "val", classes)
         return name, pairs
-    layout = discover(data, runs=run_dir.parent)
+    layout = discover(data, runs=run.path.parent)
     samples = list(layout.samples) if layout.kind == "class-folders" else layout.split("test") or layout.split("val")
     index = {name: i for i, name in enumerate(classes)}
     unknown = sorted({s.label for s in samples} - set(index))

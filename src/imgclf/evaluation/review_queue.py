@@ -8,11 +8,10 @@ corrections file is left out.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from pathlib import Path
 
-from imgclf.engine.bundle import read_json, validate_run
+from imgclf.engine.run import Run
 from imgclf.evaluation.inputs import run_corrections
 
 __all__ = ["ReviewItem", "review_queue"]
@@ -31,20 +30,16 @@ class ReviewItem:
     reason: str
 
 
-def _suspects(run: Path) -> list[ReviewItem]:
-    metrics = read_json(run / "eval" / "metrics.json") if (run / "eval" / "metrics.json").is_file() else {}
+def _suspects(run: Run) -> list[ReviewItem]:
+    metrics = run.metrics or {}
     return [
         ReviewItem(Path(s["source"]), s["given"], s["suggested"], "suspect", f"suspect: {s['reason']}")
         for s in metrics.get("suspects", [])
     ]
 
 
-def _from_predictions(run: Path) -> list[ReviewItem]:
-    path = run / "eval" / "predictions.csv"
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+def _from_predictions(run: Run) -> list[ReviewItem]:
+    rows = run.predictions()
     errors = sorted((r for r in rows if r["correct"] == "0"), key=lambda r: -float(r["confidence"]))
     items = [
         ReviewItem(
@@ -70,7 +65,7 @@ def review_queue(run_dir: str | Path) -> list[ReviewItem]:
 
     Empty before ``imgclf evaluate``.
     """
-    run = validate_run(run_dir)
+    run = Run.open(run_dir)
     book = run_corrections(run)
     queue, seen = [], set()
     for item in _suspects(run) + _from_predictions(run):
