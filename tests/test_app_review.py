@@ -32,15 +32,18 @@ CONFIG = {
 }
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A dataset with one red image filed under blue, and an evaluated tinycnn run on it."""
-    root = tmp_path_factory.mktemp("review")
+def reviewable(root: Path) -> tuple[Path, Path]:
+    """A dataset with one red image filed under blue, and an evaluated tinycnn run ``runs/first`` on it."""
     data = make_dataset(root / "data", counts={"train": 12, "val": 6, "test": 6})
     write_image(data / "train" / "blue" / "oops.png", COLOURS["red"], np.random.default_rng(7))
     run = train(data, load_config(overrides=CONFIG), root / "runs" / "first")
     evaluate(run, html=False)
     return data, run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return reviewable(tmp_path_factory.mktemp("review"))
 
 
 def open_review(runs: Path) -> AppTest:

@@ -1,9 +1,9 @@
 """The images worth a second look after a run's evaluation, most telling first, minus those already reviewed.
 
 Sources, in this order: the suspect training images that evaluation ranked (the same ranking as
-``imgclf suspects``), the evaluation images the model got wrong (most confident first), and the evaluation
-images it flagged ``uncertain`` or ``unfamiliar``. An image with a pending decision in the dataset's
-corrections file is left out.
+``imgclf suspects``) whose suspicion reaches :data:`SUSPICION_MIN`, the evaluation images the model got wrong
+(most confident first), and the evaluation images it flagged ``uncertain`` or ``unfamiliar``. An image with a
+pending decision in the dataset's corrections file is left out.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from imgclf.evaluation.inputs import run_corrections
 __all__ = ["ReviewItem", "review_queue"]
 
 KINDS = ("suspect", "error", "uncertain", "unfamiliar")
+# A suspect is worth a look when another class is likelier than its label (label quality below 0.5) or it lies
+# more than 3 robust standard deviations from the other training images (outlier score above 0.5).
+SUSPICION_MIN = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +38,7 @@ def _suspects(run: Run) -> list[ReviewItem]:
     return [
         ReviewItem(Path(s["source"]), s["given"], s["suggested"], "suspect", f"suspect: {s['reason']}")
         for s in metrics.get("suspects", [])
+        if float(s.get("suspicion", 1.0)) >= SUSPICION_MIN
     ]
 
 

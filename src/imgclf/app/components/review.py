@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from PIL import ImageOps
 
 from imgclf.app.components.inputs import InputImage
 from imgclf.app.components.text import md_escape
@@ -79,9 +80,7 @@ def _skip(path: Path) -> None:
 
 def _picture(path: Path) -> None:
     try:
-        image = open_image(path, draft_size=_SIDE)
-        image.thumbnail((_SIDE, _SIDE))
-        st.image(image)
+        st.image(ImageOps.contain(open_image(path, draft_size=_SIDE), (_SIDE, _SIDE)))
     except DecodeError as exc:
         st.warning(md_escape(exc))
 
