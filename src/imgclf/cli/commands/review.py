@@ -14,6 +14,7 @@ from imgclf.data.corrections import (
     plan_folder_changes,
 )
 from imgclf.data.review import record_decision
+from imgclf.evaluation.tables import format_rows
 
 __all__ = ["add_parser", "run"]
 
@@ -52,8 +53,6 @@ def _record(args: argparse.Namespace) -> None:
 
 
 def _show(book: Corrections) -> None:
-    from imgclf.evaluation.tables import format_rows  # imgclf.evaluation loads TensorFlow: only when listing
-
     print(book.where())
     latest = book.latest
     if not latest:
