@@ -174,25 +174,33 @@ def _held(samples: list[Sample], held: frozenset[str], key) -> tuple[list[Sample
     return [s for s in samples if key(s.path) not in held], added
 
 
-def _find(
-    root: Path, split: Sequence[float], seed: int, book: Corrections
-) -> tuple[list[Sample], list, list, str, list]:
-    """Samples, ignored files, empty class folders, layout kind and notes of ``root``, before corrections."""
-    notes: list[str] = []
-    ignored: list[Path] = []
-    empty: list = []
+@dataclasses.dataclass(frozen=True)
+class _Found:
+    """What a layout reader found, before review corrections."""
+
+    samples: list[Sample]
+    kind: str
+    notes: list[str]
+    ignored: list[Path] = dataclasses.field(default_factory=list)
+    empty: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+def _find_csv(root: Path, split: Sequence[float], seed: int, book: Corrections) -> _Found:
+    """The rows of a CSV dataset, plus the photos review added; split automatically when it has no split column."""
+    listed = _from_csv(root)
+    known = {book.key(s.path) for s in listed}
+    listed += [Sample(book.path_of(k), label, "") for k, label in book.added().items() if k not in known]
+    samples, added = _held(listed, frozenset(book.added()), book.key)
+    notes = []
+    if not samples or not samples[0].split:
+        samples = _stratified(samples, split, SPLITS, seed)
+        notes.append(f"Split {len(samples)} rows {split} with seed {seed}.")
+    return _Found(samples + added, "csv", notes)
+
+
+def _find_folders(root: Path, split: Sequence[float], seed: int, book: Corrections) -> _Found:
+    """The class folders of ``root`` (under split folders or not), split where no folder says how."""
     held = frozenset(book.added())
-    if root.is_file():
-        if root.suffix.lower() != ".csv":
-            raise DatasetError(f"'{root}' is a file but not a .csv; pass a folder of class folders or a CSV.")
-        listed = _from_csv(root)
-        known = {book.key(s.path) for s in listed}
-        listed += [Sample(book.path_of(k), label, "") for k, label in book.added().items() if k not in known]
-        samples, added, kind = *_held(listed, held, book.key), "csv"
-        if not samples or not samples[0].split:
-            samples = _stratified(samples, split, SPLITS, seed)
-            notes.append(f"Split {len(samples)} rows {split} with seed {seed}.")
-        return samples + added, ignored, empty, kind, notes
     split_dirs = {
         _SPLIT_ALIASES[d.name.lower()]: d for d in root.iterdir() if d.is_dir() and d.name.lower() in _SPLIT_ALIASES
     }
@@ -201,10 +209,10 @@ def _find(
     if not split_dirs:
         samples, ignored, empty = _from_folders(root, {"train": root})
         samples, added = _held(samples, held, book.key)
-        notes.append(f"One folder of classes: split {list(split)} stratified with seed {seed}.")
-        return _stratified(samples, split, SPLITS, seed) + added, ignored, empty, "class-folders", notes
+        note = f"One folder of classes: split {list(split)} stratified with seed {seed}."
+        return _Found(_stratified(samples, split, SPLITS, seed) + added, "class-folders", [note], ignored, empty)
     samples, ignored, empty = _from_folders(root, split_dirs)
-    kind = "/".join(s for s in SPLITS if s in split_dirs)
+    notes = []
     if "val" not in split_dirs:
         train, added = _held([s for s in samples if s.split == "train"], held, book.key)
         val_share = split[1] / (split[0] + split[1])
@@ -213,7 +221,7 @@ def _find(
         notes.append(f"No val folder: carved {val_share:.0%} of train as validation (seed {seed}).")
     if "test" not in split_dirs:
         notes.append("No test folder: the final evaluation uses the validation split.")
-    return samples, ignored, empty, kind, notes
+    return _Found(samples, "/".join(s for s in SPLITS if s in split_dirs), notes, ignored, empty)
 
 
 def _corrected(samples: list[Sample], book: Corrections) -> tuple[list[Sample], list, list[Sample], str | None]:
@@ -259,22 +267,23 @@ def discover(
     root = Path(data).expanduser()
     if not root.exists():
         raise DatasetError(f"Dataset '{root}' does not exist; pass a folder of class folders or a CSV file.")
+    if root.is_file() and root.suffix.lower() != ".csv":
+        raise DatasetError(f"'{root}' is a file but not a .csv; pass a folder of class folders or a CSV.")
     book = load_corrections(root, runs)
     if not corrections:
         book = dataclasses.replace(book, decisions=())
-    samples, ignored, empty, kind, notes = _find(root, split, seed, book)
-    samples, relabelled, excluded, note = _corrected(samples, book)
-    ignored = [p for p in ignored if p != book.file]
-    classes = tuple(sorted({s.label for s in samples} | {c for _, c in empty}))
+    found = _find_csv(root, split, seed, book) if root.is_file() else _find_folders(root, split, seed, book)
+    samples, relabelled, excluded, note = _corrected(found.samples, book)
+    classes = tuple(sorted({s.label for s in samples} | {c for _, c in found.empty}))
     return DatasetLayout(
-        root,
-        kind,
-        classes,
-        tuple(samples),
-        tuple(ignored),
-        tuple(empty),
-        tuple(notes + ([note] if note else [])),
-        book.file if book.decisions else None,
-        tuple(relabelled),
-        tuple(excluded),
+        root=root,
+        kind=found.kind,
+        classes=classes,
+        samples=tuple(samples),
+        ignored=tuple(p for p in found.ignored if p != book.file),
+        empty_classes=tuple(found.empty),
+        notes=tuple(found.notes + ([note] if note else [])),
+        corrections=book.file if book.decisions else None,
+        relabelled=tuple(relabelled),
+        excluded=tuple(excluded),
     )
