@@ -69,30 +69,35 @@ class ResumableFit(keras.callbacks.BackupAndRestore):
         return self.folder / f"state-{epochs_done}.json", self.folder / f"state-{epochs_done}.npz"
 
     def _save(self, epochs_done: int) -> None:
+        """Write this epoch's state (atomically), keeping the one before for Keras' previous backup."""
         self.folder.mkdir(parents=True, exist_ok=True)
         counters = [{name: _plain(getattr(cb, name)) for name in _COUNTERS[type(cb)]} for cb in self.watched]
         arrays = {f"seed_{i}": np.asarray(v) for i, v in enumerate(self._seed_states())}
         for k, cb in enumerate(self.watched):
-            for i, w in enumerate(getattr(cb, "best_weights", None) or ()):
-                arrays[f"best_{k}_{i}"] = np.asarray(w)
+            best = getattr(cb, "best_weights", None) or ()
+            arrays.update({f"best_{k}_{i}": np.asarray(w) for i, w in enumerate(best)})
         state_json, state_npz = self._paths(epochs_done)
-        np.savez(state_npz.with_name(f".{state_npz.name}"), **arrays)  # savez adds no suffix to a name ending .npz
-        os.replace(state_npz.with_name(f".{state_npz.name}"), state_npz)
-        text = json.dumps({"epochs_done": epochs_done, "counters": counters, "rows": self.rows})
-        state_json.with_name(f".{state_json.name}").write_text(text, encoding="utf-8")
-        os.replace(state_json.with_name(f".{state_json.name}"), state_json)
-        for old in self.folder.glob("state-*"):  # keep this epoch and the one before (Keras' previous backup)
-            if old.name.split("-")[1].split(".")[0] not in (str(epochs_done), str(epochs_done - 1)):
+        tmp_npz, tmp_json = state_npz.with_name(f".{state_npz.name}"), state_json.with_name(f".{state_json.name}")
+        np.savez(tmp_npz, **arrays)
+        os.replace(tmp_npz, state_npz)
+        tmp_json.write_text(json.dumps({"counters": counters, "rows": self.rows}), encoding="utf-8")
+        os.replace(tmp_json, state_json)
+        keep = {*self._paths(epochs_done), *self._paths(epochs_done - 1)}
+        for old in self.folder.glob("state-*"):
+            if old not in keep:
                 old.unlink(missing_ok=True)
 
     def _restore(self, epochs_done: int) -> None:
+        """Put back the state saved after ``epochs_done`` epochs (the epoch Keras' backup restored)."""
         state_json, state_npz = self._paths(epochs_done)
         try:
             state = json.loads(state_json.read_text(encoding="utf-8"))
-            arrays = dict(np.load(state_npz))
-        except (OSError, ValueError) as exc:
+            with np.load(state_npz) as saved:
+                arrays = dict(saved)
+            seeds = [arrays[f"seed_{i}"] for i in range(len(self._seed_states()))]
+        except (OSError, ValueError, KeyError) as exc:
             raise ImgclfError(
-                f"The training checkpoint in '{self.folder}' is incomplete ({exc}); delete that folder to redo "
+                f"The training checkpoint in '{self.folder}' is incomplete ({exc!r}); delete that folder to redo "
                 "this phase from its start, then --resume again."
             ) from None
         for k, (cb, counters) in enumerate(zip(self.watched, state["counters"], strict=True)):
@@ -101,6 +106,6 @@ class ResumableFit(keras.callbacks.BackupAndRestore):
             best = [arrays[f"best_{k}_{i}"] for i in range(len(arrays)) if f"best_{k}_{i}" in arrays]
             if best:
                 cb.best_weights = best
-        for i, variable in enumerate(self._seed_states()):
-            variable.assign(arrays[f"seed_{i}"])
+        for variable, value in zip(self._seed_states(), seeds, strict=True):
+            variable.assign(value)
         self.rows[:] = state["rows"]
