@@ -205,3 +205,10 @@ def test_an_os_error_is_a_clear_message(tiny_run: Path, tmp_path: Path, capsys: 
     assert main(["explain", str(tiny_run), str(image), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("imgclf explain: error: ") and str(out) in err and "Traceback" not in err
+
+
+def test_an_unknown_backbone_is_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_dataset(tmp_path / "data", {"train": {"ants": 2, "bees": 2}, "val": {"ants": 1, "bees": 1}})
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--backbone", "resnet5"]) == 2
+    err = capsys.readouterr().err
+    assert "imgclf train: error: Unknown backbone 'resnet5'. Did you mean 'resnet50'?" in err

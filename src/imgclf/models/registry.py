@@ -8,6 +8,8 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from imgclf.config import ConfigError
+
 if TYPE_CHECKING:
     import keras
 
@@ -76,13 +78,13 @@ REGISTRY: dict[str, BackboneSpec] = {
 
 
 def get_backbone(name: str) -> BackboneSpec:
-    """The registry entry for ``name``; an unknown name gets a suggestion."""
+    """The registry entry for ``name``; an unknown name raises :class:`ConfigError` with a suggestion."""
     try:
         return REGISTRY[name.lower()]
     except KeyError:
         close = difflib.get_close_matches(name.lower(), REGISTRY, n=1)
         hint = f"Did you mean '{close[0]}'? " if close else ""
-        raise ValueError(f"Unknown backbone '{name}'. {hint}Known: {', '.join(REGISTRY)}.") from None
+        raise ConfigError(f"Unknown backbone '{name}'. {hint}Known: {', '.join(REGISTRY)}.") from None
 
 
 def list_backbones() -> list[BackboneSpec]:
