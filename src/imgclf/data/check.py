@@ -91,8 +91,8 @@ _UNUSABLE_ADVICE = {
     "zero-byte": "is empty (0 bytes); replace it with the real image or delete it",
     "not-image": "is not an image whatever its extension; move it out of the dataset",
     "corrupt": "is damaged or truncated ({reason}); re-download or re-export it, or delete it",
-    "too-large": "is {w}x{h} pixels ({mpx}), over the {cap} limit; downscale it (or raise max_pixels in the training "
-    "config if you trust the file)",
+    "too-large": "is {w}x{h} pixels ({mpx}), over the {cap} limit; downscale it (or train with --set max_pixels=N "
+    "if you trust the file)",
 }
 
 
