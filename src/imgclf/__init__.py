@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "BackboneSpec": "imgclf.models.registry",
-    "BundleError": "imgclf.engine.bundle",
+    "BundleError": "imgclf.engine.run",
     "Classifier": "imgclf.engine.predictor",
     "Config": "imgclf.config",
     "ConfigError": "imgclf.config",
@@ -29,6 +29,7 @@ _EXPORTS = {
     "ImgclfError": "imgclf.errors",
     "Prediction": "imgclf.engine.predictor",
     "ProgressEvent": "imgclf.engine.progress",
+    "Run": "imgclf.engine.run",
     "WeightsError": "imgclf.models.weights",
     "check_dataset": "imgclf.data.check",
     "decode_image": "imgclf.data.decode",
@@ -56,6 +57,7 @@ __all__ = [
     "ImgclfError",
     "Prediction",
     "ProgressEvent",
+    "Run",
     "WeightsError",
     "__version__",
     "check_dataset",
