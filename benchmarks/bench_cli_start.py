@@ -3,7 +3,8 @@
 ``python -m benchmarks.bench_cli_start [--repeats N] [--src DIR]``
 
 Each command runs ``N`` times as a fresh ``python -m imgclf.cli.main`` process; the table gives the median and
-the fastest wall time, and whether the process imported TensorFlow (one more run under ``-X importtime``).
+the fastest wall time, the median CPU time (user + system: what other processes on a busy machine do not
+inflate), and whether the process imported TensorFlow (one more run under ``-X importtime``).
 ``check`` reads 20 generated 64 px JPEGs, so its time is nearly all start-up. ``--src`` puts another
 checkout's ``src`` first on the path (e.g. ``--src ../main/src`` for the figures before a change). Needs no
 weights and no data.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,14 +44,20 @@ def _dataset(root: Path) -> Path:
     return root
 
 
-def _run(args: list[str], env: dict[str, str], importtime: bool = False) -> tuple[float, str]:
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(args: list[str], env: dict[str, str], importtime: bool = False) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds and stderr of one ``imgclf ARGS`` process."""
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "imgclf.cli.main", *args]
-    start = time.perf_counter()
+    cpu, start = _cpu_of_children(), time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-    return seconds, done.stderr
+    return seconds, _cpu_of_children() - cpu, done.stderr
 
 
 def _loads_tensorflow(importtime_log: str) -> bool:
@@ -72,17 +80,18 @@ def main(argv: list[str] | None = None) -> int:
             "imgclf check DATA": ["check", str(data)],
         }
         for name, command in commands.items():
-            times = [_run(command, env)[0] for _ in range(max(1, args.repeats))]
-            tensorflow = _loads_tensorflow(_run(command, env, importtime=True)[1])
+            runs = [_run(command, env) for _ in range(max(1, args.repeats))]
+            times, cpu = [r[0] for r in runs], [r[1] for r in runs]
             results[name] = {
                 "median_s": statistics.median(times),
                 "min_s": min(times),
-                "imports_tensorflow": tensorflow,
+                "cpu_s": statistics.median(cpu),
+                "imports_tensorflow": _loads_tensorflow(_run(command, env, importtime=True)[2]),
             }
-    print("| command | median (s) | fastest (s) | imports TensorFlow |\n|---|---:|---:|---|")
+    print("| command | median (s) | fastest (s) | CPU (s) | imports TensorFlow |\n|---|---:|---:|---:|---|")
     for name, row in results.items():
         loads = "yes" if row["imports_tensorflow"] else "no"
-        print(f"| `{name}` | {row['median_s']:.2f} | {row['min_s']:.2f} | {loads} |")
+        print(f"| `{name}` | {row['median_s']:.2f} | {row['min_s']:.2f} | {row['cpu_s']:.2f} | {loads} |")
     emit({"src": str(args.src), "repeats": args.repeats, "commands": results})
     return 0
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from data_helpers import make_dataset, photo, write_huge_png, write_photo
 from imgclf.cli.main import main
-from imgclf.data.check import check_dataset
+from imgclf.data.check import _phash, check_dataset
 from imgclf.data.layout import DatasetError
 from imgclf.data.samples import sample_dataset
 
@@ -145,6 +145,11 @@ def test_formats_count_usable_images_and_unusable_files_are_listed_apart(clean: 
     assert "Formats: JPEG 20\n" in table
     assert "Unusable files (left out of the counts above, skipped in training): " in table
     assert "corrupt 1" in table and "too-large 1" in table and "zero-byte 1" in table
+
+
+def test_perceptual_hash_is_imagehash_phash_bit_for_bit() -> None:
+    # Recorded with imagehash 4.3's phash (SciPy's DCT), which the near-duplicate distance was tuned with.
+    assert {seed: _phash(photo(seed, 128)) for seed in (1, 7)} == {1: 0xA1D6A939EC0C16F3, 7: 0xA3D2A487ACBC5B43}
 
 
 def test_near_duplicate_across_splits(clean: Path) -> None:

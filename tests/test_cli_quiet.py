@@ -26,7 +26,7 @@ try:
     code = main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-print("LOADED", sorted({"tensorflow", "keras"} & set(sys.modules)), "EXIT", code)
+print("LOADED", sorted({"tensorflow", "keras", "scipy"} & set(sys.modules)), "EXIT", code)
 """
 
 

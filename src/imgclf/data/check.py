@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-import imagehash
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -35,6 +34,7 @@ _EXTENSION_FORMATS = {
 _THUMB = 256  # decode side used for hashing and colour counts (JPEG draft mode keeps it fast)
 _COLOUR_SAMPLE = 64  # colours are counted on a 64x64 nearest-neighbour sample (no invented colours)
 _GRAPHIC_COLOURS = 64  # fewer distinct colours than this reads as a graphic, not a photo
+_PHASH_SIDE, _PHASH_BITS = 32, 8  # perceptual hash: DCT of a 32x32 grey image, its 8x8 lowest frequencies
 _RARE_FORMAT_SHARE = 0.05  # a format held by one image or at most this share of a class (>= 10 images) is unusual
 _IMBALANCE_WARNING = 3.0
 
@@ -51,6 +51,22 @@ class _FileInfo:
     colours: int = 0
     problem: str = ""
     reason: str = ""
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    """The unnormalised DCT-II as a matrix (what ``scipy.fftpack.dct`` computes along one axis)."""
+    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
+    return 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
+
+
+_DCT = _dct_matrix(_PHASH_SIDE)
+
+
+def _phash(img: Image.Image) -> int:
+    """The 64-bit perceptual hash of ``img``, bit for bit ``imagehash.phash`` (without importing SciPy)."""
+    grey = img.convert("L").resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS)
+    low = (_DCT @ np.asarray(grey, dtype=np.float64) @ _DCT.T)[:_PHASH_BITS, :_PHASH_BITS]
+    return int.from_bytes(np.packbits(low > np.median(low)).tobytes(), "big")
 
 
 def _inspect(path: Path, max_pixels: int) -> _FileInfo:
@@ -76,7 +92,7 @@ def _inspect(path: Path, max_pixels: int) -> _FileInfo:
         return _FileInfo(path, fmt, size, digest, problem="corrupt", reason=str(exc.__cause__ or exc))
     sample = img.resize((_COLOUR_SAMPLE, _COLOUR_SAMPLE), Image.Resampling.NEAREST)
     colours = len(sample.getcolors(_COLOUR_SAMPLE**2) or ())
-    return _FileInfo(path, fmt, size, digest, int(str(imagehash.phash(img)), 16), colours)
+    return _FileInfo(path, fmt, size, digest, _phash(img), colours)
 
 
 def _inspect_all(paths: Iterable[Path], max_pixels: int) -> dict[Path, _FileInfo]:
