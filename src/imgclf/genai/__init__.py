@@ -15,6 +15,7 @@ from imgclf.genai.analysis import (
 )
 from imgclf.genai.config import DEFAULT_MODELS, PROVIDERS, GenAISettings, resolve_settings
 from imgclf.genai.context import RunContext, load_run_context
+from imgclf.genai.deadline import Deadline
 from imgclf.genai.errors import GenAIError
 from imgclf.genai.messages import ImagePart, Message, Provider, prepare_image
 from imgclf.genai.offline import offline_analysis
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_MODELS",
     "PROVIDERS",
     "AnalysisRequest",
+    "Deadline",
     "GenAIError",
     "GenAISettings",
     "ImagePart",
