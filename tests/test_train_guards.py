@@ -71,7 +71,7 @@ def test_unsafe_dataset_is_refused_with_the_check_summary(tmp_path: Path, capsys
     data = _leaky_dataset(tmp_path / "data")
     code, out, err = _cli(capsys, str(data), "--out", str(tmp_path / "run"), *TINY_FLAGS)
     assert code == 2 and "Traceback" not in out + err
-    assert "Dataset check: 1 error(s)" in out and "leakage: Identical files in different splits" in out
+    assert "Dataset check: 1 error(s)" in out and "leakage: The same image is in the train and val splits" in out
     assert "not safe to train: 1 error(s) (1 leakage)" in err and "--ignore-check to train anyway" in err
     assert not (tmp_path / "run").exists() and not partial_dir(tmp_path / "run").exists()
 

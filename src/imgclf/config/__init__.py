@@ -229,10 +229,7 @@ def _check_together(cfg: Config) -> None:
         )
     from imgclf.models.registry import get_backbone, resolve_input_size
 
-    try:
-        spec = get_backbone(cfg.backbone)
-    except ValueError as exc:
-        raise ConfigError(f"{exc} `imgclf backbones` describes each one.") from None
+    spec = get_backbone(cfg.backbone)  # an unknown name raises ConfigError with a suggestion
     resolve_input_size(cfg, spec)
 
 

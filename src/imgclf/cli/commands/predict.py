@@ -7,12 +7,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from imgclf.engine.predictor import load
-from imgclf.engine.run import BundleError
-from imgclf.errors import ImgclfError
-from imgclf.evaluation.inputs import image_files
-from imgclf.evaluation.tables import check_output, format_rows, write_rows
-
 __all__ = ["add_parser", "run"]
 
 COLUMNS = ("path", "label", "confidence", "status", "ood_score", "top_k", "error")
@@ -78,6 +72,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict, then print a table or write the file; a summary of statuses goes to stderr."""
+    from imgclf.engine.predictor import load
+    from imgclf.engine.run import BundleError
+    from imgclf.errors import ImgclfError
+    from imgclf.evaluation.inputs import image_files
+    from imgclf.evaluation.tables import check_output, format_rows, write_rows
+
     if args.output:
         check_output(args.output)
     files = image_files(args.images)
