@@ -31,7 +31,8 @@ print("LOADED", sorted({"tensorflow", "keras", "scipy"} & set(sys.modules)), "EX
 
 
 def _python(code: str, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    env = {**os.environ, **(env or {})}
+    """Run ``python -c CODE ARGS`` with imgclf's sources first on the path; ``env`` replaces os.environ."""
+    env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-c", code, *args]
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
@@ -126,7 +127,7 @@ def get_logger():
 def test_quiet_import_drops_only_tensorflows_lines(tmp_path: Path, fail: bool) -> None:
     (tmp_path / "tensorflow.py").write_text(FAKE_TENSORFLOW, encoding="utf-8")
     code = "from imgclf.quiet import import_tensorflow_quietly; import_tensorflow_quietly()"
-    done = _python(code, env={"PYTHONPATH": str(tmp_path), "FAIL": "1" if fail else ""})
+    done = _python(code, env={**os.environ, "PYTHONPATH": str(tmp_path), "FAIL": "1" if fail else ""})
     if not fail:
         assert done.returncode == 0 and done.stderr == "a line of its own\n"
     else:  # a failed import shows everything it printed, then the error
