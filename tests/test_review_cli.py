@@ -10,6 +10,7 @@ import pytest
 from conftest import make_dataset
 from imgclf.cli.main import main
 from imgclf.data.corrections import CORRECTIONS_FILE
+from test_cli_quiet import PROBE, _python
 from test_corrections import read_only
 
 
@@ -80,3 +81,9 @@ def test_compare_refuses_a_run_that_was_not_evaluated(tiny_run: Path, tmp_path: 
     assert main(["compare", str(copy), str(copy)]) == 2
     err = capsys.readouterr().err
     assert "has not been evaluated; run `imgclf evaluate" in err and "Traceback" not in err
+
+
+def test_review_is_a_light_command(data: Path) -> None:
+    done = _python(PROBE, "review", str(data), "--relabel", "train/red/red_0.png", "blue")
+    assert done.returncode == 0, done.stderr
+    assert "LOADED [] EXIT 0" in done.stdout, "recording and listing decisions never loads TensorFlow"

@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--yes", action="store_true", help="apply without asking (needed when not interactive)")
     parser.add_argument("--runs", type=Path, metavar="DIR",
                         help="runs folder, where a read-only dataset's corrections live (default: runs)")  # fmt: skip
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, uses_tensorflow=False)
 
 
 def _record(args: argparse.Namespace) -> None:
