@@ -17,8 +17,9 @@ __all__ = ["REGISTRY", "BackboneSpec", "get_backbone", "list_backbones"]
 class BackboneSpec:
     """How to build, feed, explain and fine-tune one ``keras.applications`` backbone.
 
-    ``preprocess`` is the pixel mapping applied by imgclf's ``Preprocess`` layer ("caffe", "tf",
-    "torch"), or "none" when the Keras model already preprocesses inside (EfficientNetV2, MobileNetV3).
+    ``preprocess`` is the pixel mapping of the model's ``preprocess`` layer ("caffe", "tf", "torch"; see
+    :func:`imgclf.models.layers.preprocess_layer`), or "none" when the Keras model already preprocesses
+    inside (EfficientNetV2, MobileNetV3).
     ``unfreeze_after`` names the last layer that stays frozen when fine-tuning: everything after it (the top
     block) is fine-tuned, and the fast recipe caches its activations so fine-tuning never re-runs the rest.
     ``gradcam_layer`` is the feature map Grad-CAM explains; ``None`` means the backbone's output.
