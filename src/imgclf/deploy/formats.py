@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -122,13 +123,19 @@ def _onnx_input_name(path: Path) -> str:
     return onnx.load(str(path), load_external_data=False).graph.input[0].name
 
 
+def _keras_onnx(model: keras.Model, path: Path) -> None:
+    with warnings.catch_warnings():  # Keras' tf2onnx shim probes np.object, which NumPy 2 warns about
+        warnings.simplefilter("ignore", FutureWarning)
+        model.export(path, format="onnx", verbose=False, input_signature=_signature(model))
+
+
 def _write_onnx(model: keras.Model, path: Path, quantize: str | None, calibration: np.ndarray | None) -> None:
     if quantize is None:
-        model.export(path, format="onnx", verbose=False, input_signature=_signature(model))
+        _keras_onnx(model, path)
         return
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "model.onnx"
-        model.export(plain, format="onnx", verbose=False, input_signature=_signature(model))
+        _keras_onnx(model, plain)
         if quantize == "int8":
             _onnx_int8(plain, path, calibration)
         else:
