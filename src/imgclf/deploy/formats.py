@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -179,7 +180,7 @@ def _write_tflite(model: keras.Model, path: Path, quantize: str | None, calibrat
 def _open_tflite(path: Path) -> Predict:
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_path=str(path)).get_signature_runner()
+    runner = Interpreter(model_path=str(path), num_threads=os.cpu_count()).get_signature_runner()
     (name,) = runner.get_input_details()
     return lambda pixels: next(iter(runner(**{name: pixels}).values()))
 
