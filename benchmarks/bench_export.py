@@ -40,13 +40,14 @@ def _keras_rows(run: Path, pixels: np.ndarray, labels: np.ndarray, repeats: int)
     import tensorflow as tf
 
     from imgclf.deploy.verify import compare
+    from imgclf.engine.run import Run
 
-    rows, reference = [], None
+    rows, reference, size = [], None, Run(run).model_path.stat().st_size
     for name, policy in (("Keras float32", "float32"), ("Keras mixed bfloat16", "mixed_bfloat16")):
         model = rebuild_classifier(run, policy)[0]
         forward = tf.function(lambda x, m=model: m(x, training=False), reduce_retracing=True)
         speed, probs = _throughput(forward, pixels, repeats)
-        row = {"name": name, "size_bytes": (run / "model.keras").stat().st_size, "images_per_s": speed}
+        row = {"name": name, "size_bytes": size, "images_per_s": speed}
         row["val_accuracy"] = float((probs.argmax(1) == labels).mean())
         if reference is not None:
             v = compare(reference, probs, labels)

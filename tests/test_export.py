@@ -20,6 +20,7 @@ import imgclf
 from imgclf.cli.main import main
 from imgclf.data.decode import decode_image
 from imgclf.deploy import ExportError, export_run
+from imgclf.engine.run import Run
 from imgclf.models.layers import PREPROCESS_MODES, Preprocess, preprocess_layer
 from imgclf.models.registry import REGISTRY
 
@@ -71,7 +72,7 @@ def run_in_runtime(runtime: str, folder: Path, pixels: np.ndarray, tmp: Path) ->
 
 
 def val_images(run: Path) -> list[Path]:
-    return sorted((Path(json.loads((run / "meta.json").read_text())["dataset"]) / "val").rglob("*.png"))
+    return [path for path, _ in Run(run).splits()["val"]]
 
 
 def val_pixels(run: Path, size: int = 64) -> np.ndarray:
@@ -108,7 +109,7 @@ def test_old_runs_with_the_custom_layer_still_load(tiny_run: Path, tmp_path: Pat
     inputs = keras.Input((64, 64, 3), name="image")
     x = Preprocess("tf", name="preprocess")(inputs)
     x = model.get_layer("pool")(model.get_layer("tinycnn")(x))
-    keras.Model(inputs, model.get_layer("head")(x)).save(old_run / "model.keras")
+    Run(old_run).save_model(keras.Model(inputs, model.get_layer("head")(x)))
     pixels = val_pixels(tiny_run)
     np.testing.assert_allclose(
         imgclf.load(old_run).forward(pixels)[1], imgclf.load(tiny_run).forward(pixels)[1], rtol=0, atol=1e-5

@@ -30,11 +30,13 @@ from imgclf.deploy.verify import (
     sample,
 )
 from imgclf.engine.predictor import Classifier, load
+from imgclf.engine.run import Run
 from imgclf.evaluation.inputs import embed_pixels, labelled_split
 
 __all__ = ["ExportResult", "default_out", "export_run"]
 
 _CALIBRATION_IMAGES = 200  # training images an int8 export calibrates on
+Say = Callable[[str], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,21 +63,17 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _split_pixels(clf: Classifier, split: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    pairs = sample(labelled_split(clf.run_dir, split, clf.classes), limit)
-    return load_pixels(pairs, clf.input_size)
+def _split_pixels(run: Run, split: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    return load_pixels(sample(labelled_split(run, split, run.classes), limit), run.input_size)
 
 
-def _run_facts(clf: Classifier) -> dict[str, Any]:
-    """What the model card says about the run: meta, split sizes, evaluation metrics."""
-    from imgclf.engine.bundle import read_json
-
-    run = clf.run_dir
-    metrics_path = run / "eval" / "metrics.json"
+def _run_facts(run: Run) -> dict[str, Any]:
+    """What the model card says about the run: the dataset, split sizes, evaluation metrics."""
+    splits = run.splits()
     return {
-        "dataset": read_json(run / "meta.json").get("dataset"),
-        "split_counts": {s: len(labelled_split(run, s, clf.classes)) for s in ("train", "val", "test")},
-        "metrics": read_json(metrics_path) if metrics_path.is_file() else None,
+        "dataset": run.meta.get("dataset"),
+        "split_counts": {s: len(splits.get(s, [])) for s in ("train", "val", "test")},
+        "metrics": run.metrics,
     }
 
 
@@ -94,19 +92,19 @@ def _write_sidecars(folder: Path, clf: Classifier, facts: CardFacts) -> None:
 
 
 def _convert_and_verify(
-    clf: Classifier, fmt: ExportFormat, partial: Path, quantize: str | None, samples: int, say: Callable[[str], None]
+    run: Run, clf: Classifier, fmt: ExportFormat, partial: Path, quantize: str | None, samples: int, say: Say
 ) -> tuple[float, Verification]:
     """Write the model into ``partial`` and compare it with Keras on validation images; return the export time."""
-    pixels, labels = _split_pixels(clf, "val", samples)
+    pixels, labels = _split_pixels(run, "val", samples)
     if not len(labels):
-        raise ExportError(f"Run '{clf.run_dir}' has no readable validation image to verify the export on.")
-    calibration = _split_pixels(clf, "train", _CALIBRATION_IMAGES)[0] if quantize == "int8" else None
+        raise ExportError(f"Run '{run.path}' has no readable validation image to verify the export on.")
+    calibration = _split_pixels(run, "train", _CALIBRATION_IMAGES)[0] if quantize == "int8" else None
     say(f"Converting to {fmt.name}" + (f" ({quantize})" if quantize else "") + "...")
     started = time.perf_counter()
     try:
         fmt.write(clf.model, partial / fmt.model_path, quantize, calibration)
     except Exception as exc:  # a converter's own failure, reported as one clear line
-        raise ExportError(f"Converting run '{clf.run_dir}' to {fmt.name} failed: {type(exc).__name__}: {exc}") from exc
+        raise ExportError(f"Converting run '{run.path}' to {fmt.name} failed: {type(exc).__name__}: {exc}") from exc
     seconds = time.perf_counter() - started
     say(f"Verifying in {fmt.runtime} on {len(labels)} validation images...")
     exported = run_batched(fmt.open(partial / fmt.model_path), pixels)
@@ -122,7 +120,7 @@ def export_run(
     samples: int = 200,
     max_diff: float = MAX_FLOAT_DIFF,
     max_accuracy_drop: float = MAX_ACCURACY_DROP,
-    progress: Callable[[str], None] | None = None,
+    progress: Say | None = None,
 ) -> ExportResult:
     """Export the run at ``run_dir`` as ``fmt`` (savedmodel, onnx, tflite) into ``out``, verified.
 
@@ -134,22 +132,23 @@ def export_run(
     say = progress or (lambda message: None)
     spec = get_format(fmt, quantize)
     spec.check_installed(quantize)
-    clf = load(run_dir)
-    target = Path(out) if out is not None else default_out(clf.run_dir, fmt, quantize)
+    run = Run.open(run_dir)
+    clf = load(run, with_ood=False)
+    target = Path(out) if out is not None else default_out(run.path, fmt, quantize)
     if target.exists():
         raise ExportError(f"'{target}' already exists; remove it or pass another --out.")
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
-        seconds, verification = _convert_and_verify(clf, spec, partial, quantize, samples, say)
+        seconds, verification = _convert_and_verify(run, clf, spec, partial, quantize, samples, say)
         problem = verification.failure(
             quantized=quantize is not None, max_diff=max_diff, max_accuracy_drop=max_accuracy_drop
         )
         if problem:
             raise ExportError(f"The {fmt} export failed verification: {problem}. Nothing was written to '{target}'.")
         facts = CardFacts(
-            run_name=clf.run_dir.name,
+            run_name=run.path.name,
             backbone=clf.spec.name,
             input_size=clf.input_size,
             classes=clf.classes,
@@ -158,7 +157,7 @@ def export_run(
             temperature=clf.policy.temperature,
             threshold=clf.policy.threshold,
             verification=verification,
-            **_run_facts(clf),
+            **_run_facts(run),
         )
         _write_sidecars(partial, clf, facts)
         os.replace(partial, target)

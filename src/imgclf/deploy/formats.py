@@ -26,10 +26,10 @@ EXPORT_EXTRA = "pip install 'imgclf[export]'"
 QUANTIZE_MODES = ("float16", "int8")
 Predict = Callable[[np.ndarray], np.ndarray]
 UNAVAILABLE = {
-    "tfjs": "TensorFlow.js export is not available: its converter (tensorflowjs 4.22, the latest) requires "
-    "TensorFlow 2.19 and older NumPy and protobuf, so it cannot be installed next to imgclf's TensorFlow. "
-    "Export 'savedmodel' and run tensorflowjs_converter --input_format=tf_saved_model on it in a separate "
-    "Python environment."
+    "tfjs": "TensorFlow.js export is not available: its converter (tensorflowjs 4.22, the latest release) pulls "
+    "in a second TensorFlow and tensorflow-decision-forests, which pins TensorFlow 2.19 and older NumPy and "
+    "protobuf, so it cannot be installed next to imgclf. Export 'savedmodel', then run tensorflowjs_converter "
+    "--input_format=tf_saved_model on its folder '1' in a separate Python environment."
 }
 
 
