@@ -82,17 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     """Export every format, time every runtime, print the result line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("run", type=Path)
-    parser.add_argument("--images", type=int, default=0, help="at most this many val images (0 = all)")
+    parser.add_argument("--images", type=int, default=0, help="a seeded sample of this many val images (0 = all)")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
 
+    from imgclf.deploy.verify import sample
     from imgclf.engine.predictor import load
 
     clf = load(args.run)
-    paths, names = split_of_run(args.run, "val")
-    paths, names = paths[: args.images or None], names[: args.images or None]
-    pixels = decode_all(paths, clf.input_size).astype(np.float32)
-    labels = np.asarray([clf.classes.index(n) for n in names])
+    pairs = list(zip(*split_of_run(args.run, "val"), strict=True))
+    pairs = sample(pairs, args.images or len(pairs))  # a seeded sample across classes, in split order
+    pixels = decode_all([p for p, _ in pairs], clf.input_size).astype(np.float32)
+    labels = np.asarray([clf.classes.index(name) for _, name in pairs])
     rows = _keras_rows(args.run, pixels, labels, args.repeats)
     with tempfile.TemporaryDirectory(prefix="imgclf-bench-export-") as tmp:
         rows += [_export_row(args.run, f, q, pixels, labels, args.repeats, Path(tmp)) for f, q in EXPORTS]

@@ -14,7 +14,6 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -67,14 +66,25 @@ def _split_pixels(run: Run, split: str, limit: int) -> tuple[np.ndarray, np.ndar
     return load_pixels(sample(labelled_split(run, split, run.classes), limit), run.input_size)
 
 
-def _run_facts(run: Run) -> dict[str, Any]:
-    """What the model card says about the run: the dataset, split sizes, evaluation metrics."""
+def _card_facts(
+    run: Run, clf: Classifier, fmt: ExportFormat, quantize: str | None, verification: Verification
+) -> CardFacts:
+    """What the model card states: the run, its data and metrics, the export and its verification."""
     splits = run.splits()
-    return {
-        "dataset": run.meta.get("dataset"),
-        "split_counts": {s: len(splits.get(s, [])) for s in ("train", "val", "test")},
-        "metrics": run.metrics,
-    }
+    return CardFacts(
+        run_name=run.path.name,
+        backbone=clf.spec.name,
+        input_size=clf.input_size,
+        classes=clf.classes,
+        fmt=fmt,
+        quantize=quantize,
+        temperature=clf.policy.temperature,
+        threshold=clf.policy.threshold,
+        dataset=run.meta.get("dataset"),
+        split_counts={s: len(splits.get(s, [])) for s in ("train", "val", "test")},
+        metrics=run.metrics,
+        verification=verification,
+    )
 
 
 def _write_sidecars(folder: Path, clf: Classifier, facts: CardFacts) -> None:
@@ -147,19 +157,7 @@ def export_run(
         )
         if problem:
             raise ExportError(f"The {fmt} export failed verification: {problem}. Nothing was written to '{target}'.")
-        facts = CardFacts(
-            run_name=run.path.name,
-            backbone=clf.spec.name,
-            input_size=clf.input_size,
-            classes=clf.classes,
-            fmt=spec,
-            quantize=quantize,
-            temperature=clf.policy.temperature,
-            threshold=clf.policy.threshold,
-            verification=verification,
-            **_run_facts(run),
-        )
-        _write_sidecars(partial, clf, facts)
+        _write_sidecars(partial, clf, _card_facts(run, clf, spec, quantize, verification))
         os.replace(partial, target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from imgclf.data.decode import DecodeError, decode_image
 
 __all__ = ["MAX_ACCURACY_DROP", "MAX_FLOAT_DIFF", "Verification", "compare", "load_pixels", "run_batched", "sample"]
 
+T = TypeVar("T")
 MAX_FLOAT_DIFF = 1e-4  # a float32 export may differ from Keras by at most this much in any probability
 MAX_ACCURACY_DROP = 0.01  # a quantized export may lose at most 1 point of accuracy on the verification images
 
@@ -51,12 +53,12 @@ class Verification:
         return dataclasses.asdict(self)
 
 
-def sample(pairs: Sequence[tuple[Path, int]], limit: int, seed: int = 0) -> list[tuple[Path, int]]:
-    """At most ``limit`` of ``pairs``, drawn at random with ``seed`` and kept in their original order."""
-    if len(pairs) <= limit:
-        return list(pairs)
-    keep = np.sort(np.random.default_rng(seed).choice(len(pairs), size=limit, replace=False))
-    return [pairs[i] for i in keep]
+def sample(items: Sequence[T], limit: int, seed: int = 0) -> list[T]:
+    """At most ``limit`` of ``items``, drawn at random with ``seed`` and kept in their original order."""
+    if len(items) <= limit:
+        return list(items)
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), size=limit, replace=False))
+    return [items[i] for i in keep]
 
 
 def load_pixels(pairs: Sequence[tuple[Path, int]], size: int) -> tuple[np.ndarray, np.ndarray]:
