@@ -237,3 +237,48 @@ def test_model_page_offers_a_verified_export_download(tiny_run: Path, tmp_path: 
     names = set(zipfile.ZipFile(io.BytesIO(ready.data)).namelist())
     assert {"tiny-onnx/model.onnx", "tiny-onnx/labels.json", "tiny-onnx/MODEL_CARD.md"} <= names
     assert at.get("download_button"), "the zip is offered as a download"
+
+
+def test_model_card_states_metrics_calibration_and_limits() -> None:
+    from imgclf.deploy.card import CardFacts, model_card
+    from imgclf.deploy.formats import FORMATS
+    from imgclf.deploy.verify import Verification
+
+    metrics = {
+        "evaluated_on": "test",
+        "notes": ["A note from evaluate."],
+        "test": {"n": 120, "accuracy": 0.9583, "balanced_accuracy": 0.95, "f1_macro": 0.9512},
+        "calibration": {"ece_after": 0.0211},
+    }
+    facts = CardFacts(
+        run_name="bees",
+        backbone="resnet50",
+        input_size=288,
+        classes=("ants", "bees"),
+        fmt=FORMATS["tflite"],
+        quantize="int8",
+        temperature=1.3,
+        threshold=0.9,
+        dataset="/data/hymenoptera",
+        split_counts={"train": 245, "val": 153, "test": 0},
+        metrics=metrics,
+        verification=Verification(153, 0.031, 0.987, 0.954, 0.948),
+    )
+    card = model_card(facts)
+    assert card.startswith("# bees: image classifier (tflite, quantized to int8)")
+    for needle in (
+        "0. ants",
+        "(batch, 288, 288, 3)",
+        "temperature 1.3000",
+        "confidence threshold 0.9000",
+        "on the test split (120 images)",
+        "| accuracy | 0.9583 |",
+        "| calibration error (ECE, after temperature) | 0.0211 |",
+        "Note: A note from evaluate.",
+        "245 train, 153 val images",
+        "accuracy 94.8% (Keras 95.4%)",
+        "from ai_edge_litert.interpreter import Interpreter",
+        "SIZE = 288",
+        "Quantized to int8",
+    ):
+        assert needle in card, needle
