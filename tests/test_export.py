@@ -274,7 +274,7 @@ def test_model_card_states_metrics_calibration_and_limits() -> None:
         "on the test split (120 images)",
         "| accuracy | 0.9583 |",
         "| calibration error (ECE, after temperature) | 0.0211 |",
-        "Note: A note from evaluate.",
+        "- Note: A note from evaluate.",
         "245 train, 153 val images",
         "accuracy 94.8% (Keras 95.4%)",
         "from ai_edge_litert.interpreter import Interpreter",

@@ -91,7 +91,7 @@ def _metrics_lines(metrics: dict[str, Any] | None) -> list[str]:
             lines.append(f"| {label} | {test[key]:.4f} |")
     if isinstance(calib.get("ece_after"), float):
         lines.append(f"| calibration error (ECE, after temperature) | {calib['ece_after']:.4f} |")
-    return [*lines, "", *(f"Note: {note}" for note in metrics.get("notes", []))]
+    return [*lines, "", *(f"- Note: {note}" for note in metrics.get("notes", []))]
 
 
 def _limits(facts: CardFacts) -> list[str]:
