@@ -139,6 +139,24 @@ def _precision_table(results: dict) -> Table:
     return Table("Precision (inference, same trained weights)", headers, tuple(rows))
 
 
+def _export_cells(r: dict) -> tuple[str, ...]:
+    if "error" in r:
+        return (r["name"], "failed: " + r["error"][:80], *[""] * 4)
+    export = _sec(r["export_s"]) if "export_s" in r else "-"
+    diff = f"{r['max_abs_diff']:.1e} / {r['top1_agreement']:.1%}" if "max_abs_diff" in r else "(reference)"
+    size = f"{r['size_bytes'] / 2**20:.1f} MiB"
+    return (r["name"], export, size, f"{r['images_per_s']:.1f}", f"{r['val_accuracy']:.3f}", diff)
+
+
+def _export_table(results: dict) -> Table:
+    r = results.get("export")
+    headers = ("runtime / format", "export time", "size", "images/s", "val acc", "max |dp| / top-1 agreement")
+    if not _ok(r):
+        return Table("Export and runtimes", headers, (("export", _why(r), *[""] * 4),))
+    title = f"Export and runtimes ({r['images']} val images, batch {r['batch_size']})"
+    return Table(title, headers, tuple(_export_cells(row) for row in r["rows"]))
+
+
 def _cache_rows(results: dict) -> list[tuple[str, str]]:
     """Bytes the first cold run added to the feature cache, per cached combination, per 1000 dataset images."""
     cold = _cold(results)
@@ -193,6 +211,7 @@ def build_tables(results: dict) -> list[Table]:
         _time_table(results),
         _inference_table(results),
         _precision_table(results),
+        _export_table(results),
         _memory_table(results),
         _scale_table(results),
     ]

@@ -1,6 +1,6 @@
 """The benchmark driver behind ``make bench``: every measurement in its own process, one table, one report.
 
-``python -m benchmarks.run [--quick] [--only time,inference,precision,memory,scale] [--data DIR]
+``python -m benchmarks.run [--quick] [--only time,inference,precision,export,memory,scale] [--data DIR]
 [--output FILE] [--json FILE]``
 
 Needs ``IMGCLF_WEIGHTS`` (the ResNet50 ImageNet weights) and the hymenoptera data (``--data``, else
@@ -30,7 +30,7 @@ __all__ = ["FULL", "QUICK", "SECTIONS", "Plan", "failures", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "BENCHMARKS.md"
-SECTIONS = ("time", "inference", "precision", "memory", "scale")
+SECTIONS = ("time", "inference", "precision", "export", "memory", "scale")
 TIMEOUT_S = 3600
 
 
@@ -110,7 +110,7 @@ def _time_section(runner: Runner, plan: Plan, data: Path) -> dict[str, Any]:
 
 
 def _run_dependent(runner: Runner, plan: Plan, run: str, only: set[str]) -> dict[str, Any]:
-    """Inference, precision and the app, on one trained run."""
+    """Inference, precision, export and the app, on one trained run."""
     results: dict[str, Any] = {}
     common = ["--images", str(plan.inference_images), "--repeats", str(plan.repeats)]
     if "inference" in only:
@@ -121,6 +121,8 @@ def _run_dependent(runner: Runner, plan: Plan, run: str, only: set[str]) -> dict
             policy: runner.measure(f"precision {policy}", "bench_precision", [run, "--policy", policy, *common])
             for policy in ("float32", "mixed_bfloat16", "mixed_float16")
         }
+    if "export" in only:
+        results["export"] = runner.measure("export: every format and runtime", "bench_export", [run, *common])
     if "memory" in only:
         uploads = [str(p) for p in split_of_run(Path(run), "val")[0][: plan.app_images]]
         results["app"] = runner.measure("app process (AppTest)", "bench_app", [run, *uploads])
@@ -129,7 +131,7 @@ def _run_dependent(runner: Runner, plan: Plan, run: str, only: set[str]) -> dict
 
 def _run_sections(runner: Runner, plan: Plan, data: Path, only: set[str]) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    dependent = only & {"inference", "precision", "memory"}
+    dependent = only & {"inference", "precision", "export", "memory"}
     if "time" in only:
         results["time"] = _time_section(runner, plan, data)
     elif dependent:  # they need one trained run; its figures count as a cold default run
@@ -208,6 +210,10 @@ def _notes(plan: Plan) -> list[str]:
         "Latencies are p50/p95 over single images after two warm-up calls.",
         "Precision: the trained float32 weights loaded into the same model rebuilt under the Keras dtype policy; "
         "images/s on decoded pixels (compiled forward, batch 32), accuracy on the val split. float16 needs a GPU.",
+        "Export: `imgclf export` of the same run to each format (export time = conversion only; size = the "
+        "model file or SavedModel folder; every export verified on the val split), then images/s of each runtime "
+        "on the same decoded val pixels, batch 32, best of the passes after a warm-up batch; accuracy on the val "
+        "split. Keras runs the compiled model; ONNX Runtime and LiteRT use every core.",
         "App: the app's own scripts run through Streamlit's AppTest in one process (no web server); classify = "
         "rerun after a new upload minus rerun of the same upload (cached), compared to the bare forward p50.",
         f"Scale: `train()` on {small:,} and on {large:,} generated 96x96 JPEGs (two classes, 90 % train) with "

@@ -72,6 +72,22 @@ def results() -> dict:
             },
             "mixed_float16": {"policy": "mixed_float16", "skipped": "no GPU visible to TensorFlow"},
         },
+        "export": {
+            "images": 153,
+            "batch_size": 32,
+            "rows": [
+                {"name": "Keras float32", "size_bytes": 95 * 2**20, "images_per_s": 20.0, "val_accuracy": 0.954},
+                {
+                    "name": "tflite int8",
+                    "export_s": 61.0,
+                    "size_bytes": 24 * 2**20,
+                    "max_abs_diff": 0.03,
+                    "top1_agreement": 0.987,
+                    "images_per_s": 35.0,
+                    "val_accuracy": 0.948,
+                },
+            ],
+        },
         "app": {"peak_rss_mib": 1500.0, "with_gradcam": app_mode(200.0), "without_gradcam": app_mode(60.0)},
         "scale": {"small": scale(1_000, 900.0), "large": scale(20_000, 950.0)},
     }
@@ -102,6 +118,7 @@ def test_failed_and_missing_measurements_are_reported_not_fatal(results: dict):
     broken["time"]["classic"] = {"error": "exit 1: Out of memory"}
     del broken["scale"]
     del broken["app"]
+    broken["export"]["rows"][1] = {"name": "tflite int8", "error": "The tflite export failed verification: ..."}
     found = verdicts(broken)
     assert found["classic / default total wall time, cold cache"] is None
     assert found["scale: peak RSS, larger / smaller generated set"] is None
@@ -110,7 +127,8 @@ def test_failed_and_missing_measurements_are_reported_not_fatal(results: dict):
     assert "failed: exit 1: Out of memory" in text
     assert "skipped: no GPU visible to TensorFlow" in text
     assert "not measured" in text
-    assert failures(broken) == ["time.classic"]
+    assert "failed: The tflite export failed verification" in text
+    assert failures(broken) == ["time.classic", "export.rows[1]"]
     assert failures(results) == []
 
 
@@ -134,6 +152,8 @@ def test_markdown_report_holds_machine_command_tables_and_targets(results: dict)
     assert "| default, seed 2, cold cache |" in doc
     assert "| mixed_bfloat16 | CPU | 45.0 | 0.954 | 1.50x | -0.6 points |" in doc
     assert "| feature cache resnet50-224-pool, per 1000 images | 9.0 MiB (17.4 MiB allocated on disk) |" in doc
+    assert "| Keras float32 | - | 95.0 MiB | 20.0 | 0.954 | (reference) |" in doc
+    assert "| tflite int8 | 61.0 s | 24.0 MiB | 35.0 | 0.948 | 3.0e-02 / 98.7% |" in doc
     assert "| 20,000 | tinycnn @ 64 px | 20.0 s | 40.0 s | 500 | 80.0 s | 950 MiB |" in doc
     assert "- one note" in doc
     assert "not representative" in render_markdown({**meta, "quick": True}, tables, targets, [])
