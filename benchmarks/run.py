@@ -30,7 +30,7 @@ __all__ = ["FULL", "QUICK", "SECTIONS", "Plan", "failures", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "BENCHMARKS.md"
-SECTIONS = ("time", "inference", "precision", "export", "memory", "scale")
+SECTIONS = ("time", "inference", "precision", "export", "memory", "scale", "serve")
 TIMEOUT_S = 3600
 
 
@@ -46,10 +46,11 @@ class Plan:
     repeats: int  # throughput passes; the fastest counts
     app_images: int
     scale_sizes: tuple[int, int]
+    serve_requests: int  # timed requests at each client count
 
 
-FULL = Plan((1, 2, 3), None, {}, 0, 30, 2, 9, (1_000, 20_000))
-QUICK = Plan((1,), 6, {"phase1_epochs": 2, "phase2_epochs": 1}, 16, 4, 1, 3, (100, 400))
+FULL = Plan((1, 2, 3), None, {}, 0, 30, 2, 9, (1_000, 20_000), 96)
+QUICK = Plan((1,), 6, {"phase1_epochs": 2, "phase2_epochs": 1}, 16, 4, 1, 3, (100, 400), 32)
 
 
 class Runner:
@@ -110,7 +111,7 @@ def _time_section(runner: Runner, plan: Plan, data: Path) -> dict[str, Any]:
 
 
 def _run_dependent(runner: Runner, plan: Plan, run: str, only: set[str]) -> dict[str, Any]:
-    """Inference, precision, export and the app, on one trained run."""
+    """Inference, precision, export, the app and the service, on one trained run."""
     results: dict[str, Any] = {}
     common = ["--images", str(plan.inference_images), "--repeats", str(plan.repeats)]
     if "inference" in only:
@@ -126,12 +127,15 @@ def _run_dependent(runner: Runner, plan: Plan, run: str, only: set[str]) -> dict
     if "memory" in only:
         uploads = [str(p) for p in split_of_run(Path(run), "val")[0][: plan.app_images]]
         results["app"] = runner.measure("app process (AppTest)", "bench_app", [run, *uploads])
+    if "serve" in only:
+        args = [run, *common, "--latency-samples", str(plan.latency_samples), "--requests", str(plan.serve_requests)]
+        results["serve"] = runner.measure("serve: imgclf serve at 1, 8, 32 clients", "bench_serve", args)
     return results
 
 
 def _run_sections(runner: Runner, plan: Plan, data: Path, only: set[str]) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    dependent = only & {"inference", "precision", "export", "memory"}
+    dependent = only & {"inference", "precision", "export", "memory", "serve"}
     if "time" in only:
         results["time"] = _time_section(runner, plan, data)
     elif dependent:  # they need one trained run; its figures count as a cold default run
@@ -221,6 +225,12 @@ def _notes(plan: Plan) -> list[str]:
         "phase 2, to keep the suite short: the dataset check, content hashing, streaming tf.data input, on-disk "
         "cache and memory-mapped features run at full size, and peak RSS is the whole training process's. "
         "ResNet50 extraction speed is the features phase of the cold runs above.",
+        "Serving: `imgclf serve RUN --runtime keras|onnx` in its own process (default settings: batches of up "
+        "to 32, 2 ms wait budget), loaded by an asyncio httpx client in the benchmark process on the same "
+        f"machine: 1, 8 and 32 concurrent clients, {plan.serve_requests} timed requests each (after one warm-up "
+        "request per client), one val/train image file per multipart request, so decoding, HTTP and JSON are "
+        "included. Bare: the same runtime's forward pass on pre-decoded pixels, batch 32 (throughput) and one "
+        "image (latency); the onnx runtime is the run's model converted with its pooled-features output.",
     ]
 
 
