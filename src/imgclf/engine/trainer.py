@@ -201,7 +201,8 @@ def train(
     The dataset check comes first and its summary is reported as a ``note`` event. Unusable files are skipped
     (and listed in the run); errors that skipping cannot fix, such as leakage across splits, refuse the
     dataset unless ``ignore_check`` (recorded in the run's meta). An untrainable dataset is refused before any
-    model is built. The run is written to ``<out>.partial`` and renamed to ``out`` when complete.
+    model is built. Review corrections of the dataset apply (a read-only dataset's are looked up in the folder
+    holding ``out``). The run is written to ``<out>.partial`` and renamed to ``out`` when complete.
     """
     cfg = cfg or default_config()
     notify = progress or (lambda event: None)
@@ -217,11 +218,16 @@ def train(
 
 
 def _checked(
-    data: str | Path, cfg: Config, notify: ProgressCallback, ignore_check: bool
+    data: str | Path, cfg: Config, notify: ProgressCallback, ignore_check: bool, runs: Path
 ) -> tuple[DatasetReport, TrainData]:
-    """Check the dataset, report what was found, and refuse it when unsafe (unless ``ignore_check``)."""
+    """Check the dataset, report what was found, and refuse it when unsafe (unless ``ignore_check``).
+
+    The dataset's review corrections apply; ``runs`` is where a read-only dataset's are kept.
+    """
     notify(ProgressEvent("check", 0, 1, f"checking {data}"))
-    report = check_dataset(data, split=cfg.split, seed=cfg.seed, min_side=cfg.min_side, max_pixels=cfg.max_pixels)
+    report = check_dataset(
+        data, split=cfg.split, seed=cfg.seed, min_side=cfg.min_side, max_pixels=cfg.max_pixels, runs=runs
+    )
     notify(ProgressEvent("note", 0, 0, _check_summary(report, data, ignore_check)))
     samples = _usable(report)
     if not ignore_check:
@@ -247,7 +253,7 @@ def _train(
     spec = get_backbone(cfg.backbone)
     size = resolve_input_size(cfg, spec)
     started = time.perf_counter()
-    report, samples = _checked(data, cfg, notify, ignore_check)
+    report, samples = _checked(data, cfg, notify, ignore_check, run_dir.parent)
     check_seconds = time.perf_counter() - started
     policy = resolve_precision(cfg.mixed_precision)
     model, backbone, head, weights_id = _build(cfg, spec, size, policy, len(samples.classes))
