@@ -71,14 +71,19 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def open_image(
-    source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: int | None = None
+    source: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft_size: int | None = None,
+    name: str | None = None,
 ) -> Image.Image:
     """Open ``source`` (path or bytes) as an upright RGB Pillow image.
 
     EXIF orientation is applied, animations give their first frame, 16-bit / CMYK / palette / alpha
     images become 8-bit RGB, and images over ``max_pixels`` are refused before their pixels are read.
+    Errors call the image ``name`` (default: its path, or ``<uploaded bytes>``).
     """
-    name = _name(source)
+    name = name or _name(source)
     try:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
     except OSError as exc:
@@ -109,9 +114,11 @@ def open_image(
         raise DecodeError(f"'{name}' is damaged or truncated: {exc}.") from exc
 
 
-def decode_image(source: ImageSource, size: int | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(
+    source: ImageSource, size: int | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+) -> np.ndarray:
     """Decode ``source`` to a ``(H, W, 3)`` uint8 RGB array, resized to ``size`` x ``size`` if given."""
-    img = open_image(source, max_pixels=max_pixels, draft_size=size)
+    img = open_image(source, max_pixels=max_pixels, draft_size=size, name=name)
     if size is not None and img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.uint8)

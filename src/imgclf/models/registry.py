@@ -23,8 +23,9 @@ class BackboneSpec:
     ``builder_path`` names the model function (``module.attribute``); it is imported on first use of
     :attr:`builder`, so reading the registry never imports Keras or TensorFlow.
 
-    ``preprocess`` is the pixel mapping applied by imgclf's ``Preprocess`` layer ("caffe", "tf",
-    "torch"), or "none" when the Keras model already preprocesses inside (EfficientNetV2, MobileNetV3).
+    ``preprocess`` is the pixel mapping of the model's ``preprocess`` layer ("caffe", "tf", "torch"; see
+    :func:`imgclf.models.layers.preprocess_layer`), or "none" when the Keras model already preprocesses
+    inside (EfficientNetV2, MobileNetV3).
     ``unfreeze_after`` names the last layer that stays frozen when fine-tuning: everything after it (the top
     block) is fine-tuned, and the fast recipe caches its activations so fine-tuning never re-runs the rest.
     ``gradcam_layer`` is the feature map Grad-CAM explains; ``None`` means the backbone's output.
