@@ -11,7 +11,8 @@ __all__ = ["main"]
 
 # Modules under imgclf.cli.commands, each exposing ``add_parser(subparsers)`` and ``run(args) -> int``.
 COMMANDS = (
-    "check", "train", "predict", "evaluate", "suspects", "explain", "analyze", "app", "demo", "cache", "backbones",
+    "check", "train", "embed", "predict", "evaluate", "suspects", "explain", "analyze", "app", "demo", "cache",
+    "backbones",
 )  # fmt: skip
 
 

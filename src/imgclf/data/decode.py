@@ -10,7 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgclf.errors import ImgclfError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "DecodeError", "decode_image", "open_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "DecodeError", "decode_image", "open_image", "read_source"]
 
 DEFAULT_MAX_PIXELS = 89_000_000
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -40,19 +40,30 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
+def read_source(source: ImageSource, *, name: str | None = None) -> bytes:
+    """The bytes of ``source`` (a path, or bytes as they are); an unreadable file raises :class:`DecodeError`."""
+    if isinstance(source, bytes):
+        return source
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise DecodeError(f"Cannot read '{name or _name(source)}': {exc.strerror or exc}.") from exc
+
+
 def open_image(
-    source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: int | None = None
+    source: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft_size: int | None = None,
+    name: str | None = None,
 ) -> Image.Image:
-    """Open ``source`` (path or bytes) as an upright RGB Pillow image.
+    """Open ``source`` (path or bytes) as an upright RGB Pillow image; ``name`` names it in error messages.
 
     EXIF orientation is applied, animations give their first frame, 16-bit / CMYK / palette / alpha
     images become 8-bit RGB, and images over ``max_pixels`` are refused before their pixels are read.
     """
-    name = _name(source)
-    try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    except OSError as exc:
-        raise DecodeError(f"Cannot read '{name}': {exc.strerror or exc}.") from exc
+    name = name or _name(source)
+    data = read_source(source, name=name)
     if not data:
         raise DecodeError(f"'{name}' is empty (0 bytes); remove it or replace it with the real image.")
     try:
@@ -79,9 +90,11 @@ def open_image(
         raise DecodeError(f"'{name}' is damaged or truncated: {exc}.") from exc
 
 
-def decode_image(source: ImageSource, size: int | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(
+    source: ImageSource, size: int | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+) -> np.ndarray:
     """Decode ``source`` to a ``(H, W, 3)`` uint8 RGB array, resized to ``size`` x ``size`` if given."""
-    img = open_image(source, max_pixels=max_pixels, draft_size=size)
+    img = open_image(source, max_pixels=max_pixels, draft_size=size, name=name)
     if size is not None and img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.uint8)

@@ -17,7 +17,7 @@ from imgclf.data.pipeline import image_dataset
 from imgclf.engine.cache import FeatureCache
 from imgclf.engine.progress import ProgressCallback, ProgressEvent
 
-__all__ = ["FeatureBatches", "extract_features"]
+__all__ = ["FeatureBatches", "extract_features", "missing_entries"]
 
 ForwardFn = Callable[[np.ndarray], Sequence[np.ndarray]]
 
@@ -59,6 +59,11 @@ def _compute_missing(
                 progress(ProgressEvent("features", done, len(todo), f"view {view}"))
 
 
+def missing_entries(caches: Sequence[FeatureCache], digests: Sequence[str], views: int) -> list[tuple[int, int]]:
+    """``(view, image index)`` pairs that some cache lacks (they must be computed)."""
+    return [(v, i) for v in range(views) for i, d in enumerate(digests) if any(c.get(d, v) is None for c in caches)]
+
+
 def extract_features(
     forward: ForwardFn,
     paths: Sequence[Path],
@@ -77,7 +82,7 @@ def extract_features(
 
     ``caches[k]`` stores output ``k``; an image is recomputed only when some cache lacks it.
     """
-    todo = [(v, i) for v in range(views) for i, d in enumerate(digests) if any(c.get(d, v) is None for c in caches)]
+    todo = missing_entries(caches, digests, views)
     _compute_missing(
         forward,
         paths,

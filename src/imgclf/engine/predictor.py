@@ -36,6 +36,11 @@ class Prediction:
     ood_score: float | None = None
     error: str | None = None
 
+    @classmethod
+    def failed(cls, source: str, error: str) -> Prediction:
+        """The prediction of an image that could not be read or decoded (status ``error``)."""
+        return cls(source, None, 0.0, "error", error=error)
+
     @property
     def index(self) -> int | None:
         """Index of the predicted class, or ``None`` for an image that failed to decode."""
@@ -50,10 +55,12 @@ class Prediction:
         return row
 
 
-def to_pixels(image: ImageInput, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def to_pixels(
+    image: ImageInput, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+) -> np.ndarray:
     """Any supported image input to ``(size, size, 3)`` uint8 RGB through the shared decoding path."""
     if isinstance(image, str | Path | bytes):
-        return decode_image(image, size, max_pixels=max_pixels)
+        return decode_image(image, size, max_pixels=max_pixels, name=name)
     if isinstance(image, Image.Image):
         image = np.asarray(image.convert("RGB"))
     arr = np.asarray(image)
@@ -140,9 +147,9 @@ class Classifier:
             ood_score=ood_score,
         )
 
-    def _decode(self, image: ImageInput) -> np.ndarray | DecodeError:
+    def _decode(self, image: ImageInput, name: str | None) -> np.ndarray | DecodeError:
         try:
-            return to_pixels(image, self.input_size)
+            return to_pixels(image, self.input_size, name=name)
         except DecodeError as exc:
             return exc
 
@@ -154,33 +161,41 @@ class Classifier:
         threshold: float | None = None,
         tta: bool = False,
         batch_size: int = 32,
+        names: Sequence[str] | None = None,
     ) -> list[Prediction]:
         """Classify ``images`` (paths, bytes, arrays or Pillow images); a bad image gets status ``error``.
 
-        Images are decoded in a thread pool one batch ahead of the model, so decoding overlaps inference and
-        memory holds at most two batches of pixels.
+        ``names`` (one per image) is what results and error messages call each image; by default the path,
+        or ``image[i]``. Images are decoded in a thread pool one batch ahead of the model, so decoding
+        overlaps inference and memory holds at most two batches of pixels.
         """
+        sources = list(names) if names is not None else [_source_name(image, i) for i, image in enumerate(images)]
+        if len(sources) != len(images):
+            raise ValueError(f"{len(sources)} names for {len(images)} images; pass one name per image.")
+        named = sources if names is not None else [None] * len(images)  # paths name themselves in errors
         results: list[Prediction] = []
-        starts = range(0, len(images), batch_size)
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) + 2)) as pool:
-            pending = [pool.submit(self._decode, image) for image in images[:batch_size]]
-            for start in starts:
+
+            def submit(lo: int, hi: int) -> list:
+                return [pool.submit(self._decode, im, n) for im, n in zip(images[lo:hi], named[lo:hi], strict=True)]
+
+            pending = submit(0, batch_size)
+            for start in range(0, len(images), batch_size):
                 decoded = [f.result() for f in pending]
-                upcoming = images[start + batch_size : start + 2 * batch_size]
-                pending = [pool.submit(self._decode, image) for image in upcoming]
-                results += self._predict_batch(images, start, decoded, top_k, threshold, tta)
+                pending = submit(start + batch_size, start + 2 * batch_size)
+                results += self._predict_batch(sources[start : start + batch_size], decoded, top_k, threshold, tta)
         return results
 
-    def _predict_batch(self, images, start, decoded, top_k, threshold, tta) -> list[Prediction]:
+    def _predict_batch(self, sources, decoded, top_k, threshold, tta) -> list[Prediction]:
         good = [(j, px) for j, px in enumerate(decoded) if not isinstance(px, DecodeError)]
         out: list[Prediction | None] = [None] * len(decoded)
         if good:
             probs, ood = self.predict_pixels(np.stack([px for _, px in good]), tta=tta)
             for (j, _), p, o in zip(good, probs, ood, strict=True):
-                out[j] = self._prediction(_source_name(images[start + j], start + j), p, o, top_k, threshold)
+                out[j] = self._prediction(sources[j], p, o, top_k, threshold)
         for j, px in enumerate(decoded):
             if isinstance(px, DecodeError):
-                out[j] = Prediction(_source_name(images[start + j], start + j), None, 0.0, "error", error=str(px))
+                out[j] = Prediction.failed(sources[j], str(px))
         return out
 
 

@@ -26,7 +26,7 @@ from imgclf.errors import ImgclfError
 from imgclf.models.build import build_model, precision, rebuild, resolve_precision
 from imgclf.models.registry import BackboneSpec, get_backbone
 
-__all__ = ["TrainData", "train"]
+__all__ = ["Prepared", "TrainData", "prepare", "train"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +42,26 @@ class TrainData:
         """Paths and integer labels of ``split``."""
         samples = getattr(self, split)
         return [s.path for s in samples], np.array([self.classes.index(s.label) for s in samples], dtype=np.int64)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A checked dataset and a new seeded classifier for it: what training and feature extraction start from."""
+
+    report: DatasetReport
+    data: TrainData
+    spec: BackboneSpec
+    size: int
+    policy: str
+    model: keras.Model
+    backbone: keras.Model
+    head: keras.Model
+    weights_id: str
+    check_seconds: float
+
+    def context(self, cfg: Config, partial: Path, notify: ProgressCallback) -> phases.PhaseContext:
+        """The phases' context for a run being written in ``partial``."""
+        return phases.PhaseContext(cfg, self.spec, self.size, self.policy, self.weights_id, self.data, partial, notify)
 
 
 def _usable(report: DatasetReport) -> TrainData:
@@ -154,6 +174,20 @@ def _save_bundle(
     finalize_run(partial, run_dir)
 
 
+def prepare(data: str | Path, cfg: Config, notify: ProgressCallback) -> Prepared:
+    """Check the dataset (refusing an untrainable one) and build the seeded classifier with its weights."""
+    notify(ProgressEvent("check", 0, 1, f"checking {data}"))
+    check_started = time.perf_counter()
+    report = check_dataset(data, split=cfg.split, seed=cfg.seed, min_side=cfg.min_side, max_pixels=cfg.max_pixels)
+    samples = _usable(report)
+    check_seconds = time.perf_counter() - check_started
+    spec = get_backbone(cfg.backbone)
+    size = cfg.input_size or spec.default_train_size
+    policy = resolve_precision(cfg.mixed_precision)
+    model, backbone, head, weights_id = _build(cfg, spec, size, policy, len(samples.classes))
+    return Prepared(report, samples, spec, size, policy, model, backbone, head, weights_id, check_seconds)
+
+
 def train(
     data: str | Path,
     cfg: Config | None = None,
@@ -172,21 +206,14 @@ def train(
     run_dir, partial = _open_run(Path(out), resume)
     if resume:
         cfg = load_config(overrides=read_json(partial / "meta.json")["config"])
-    notify(ProgressEvent("check", 0, 1, f"checking {data}"))
-    check_started = time.perf_counter()
-    report = check_dataset(data, split=cfg.split, seed=cfg.seed, min_side=cfg.min_side, max_pixels=cfg.max_pixels)
-    samples = _usable(report)
-    check_seconds = time.perf_counter() - check_started
-    spec = get_backbone(cfg.backbone)
-    size = cfg.input_size or spec.default_train_size
-    policy = resolve_precision(cfg.mixed_precision)
-    model, backbone, head, weights_id = _build(cfg, spec, size, policy, len(samples.classes))
+    prep = prepare(data, cfg, notify)
+    samples, model, backbone, head = prep.data, prep.model, prep.backbone, prep.head
     extra = {
-        "backbone": spec.name,
-        "input_size": size,
+        "backbone": prep.spec.name,
+        "input_size": prep.size,
         "weights": cfg.weights,
-        "weights_id": weights_id,
-        "precision": policy,
+        "weights_id": prep.weights_id,
+        "precision": prep.policy,
         "dataset": str(Path(data).resolve()),
         "classes": list(samples.classes),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -194,13 +221,14 @@ def train(
         "config": cfg.to_dict(),
     }
     if not resume:
-        _prepare(partial, cfg, report, samples, extra)
+        _prepare(partial, cfg, prep.report, samples, extra)
     notify(ProgressEvent("check", 1, 1, f"{len(samples.train)} train / {len(samples.val)} val images"))
-    ctx = phases.PhaseContext(cfg, spec, size, policy, weights_id, samples, partial, notify)
+    ctx = prep.context(cfg, partial, notify)
     started = time.perf_counter()
     history, cached = phases.run_phase1(model, backbone, head, ctx)
     history += phases.run_phase2(model, backbone, cached, ctx)
     phases.save_embeddings(model, backbone, cached, ctx)
+    check_seconds = prep.check_seconds
     timings = {**ctx.timings, "total": time.perf_counter() - started + check_seconds, "check": check_seconds}
     _save_bundle(model, ctx, history, {**extra, "complete": False, "timings": timings, "notes": ctx.notes}, run_dir)
     notify(ProgressEvent("done", 1, 1, f"Run saved to {run_dir} ({_kept_epoch(history, ctx.notes)})"))
