@@ -1,6 +1,6 @@
 """The benchmark driver behind ``make bench``: every measurement in its own process, one table, one report.
 
-``python -m benchmarks.run [--quick] [--only time,inference,precision,memory,scale] [--data DIR]
+``python -m benchmarks.run [--quick] [--only time,inference,precision,memory,scale,ray] [--data DIR]
 [--output FILE] [--json FILE]``
 
 Needs ``IMGCLF_WEIGHTS`` (the ResNet50 ImageNet weights) and the hymenoptera data (``--data``, else
@@ -30,7 +30,7 @@ __all__ = ["FULL", "QUICK", "SECTIONS", "Plan", "failures", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "BENCHMARKS.md"
-SECTIONS = ("time", "inference", "precision", "memory", "scale")
+SECTIONS = ("time", "inference", "precision", "memory", "scale", "ray")
 TIMEOUT_S = 3600
 
 
@@ -46,10 +46,11 @@ class Plan:
     repeats: int  # throughput passes; the fastest counts
     app_images: int
     scale_sizes: tuple[int, int]
+    ray_sizes: tuple[int, int]  # images of the local-vs-Ray comparison, and of the long streaming run
 
 
-FULL = Plan((1, 2, 3), None, {}, 0, 30, 2, 9, (1_000, 20_000))
-QUICK = Plan((1,), 6, {"phase1_epochs": 2, "phase2_epochs": 1}, 16, 4, 1, 3, (100, 400))
+FULL = Plan((1, 2, 3), None, {}, 0, 30, 2, 9, (1_000, 20_000), (1_000, 100_000))
+QUICK = Plan((1,), 6, {"phase1_epochs": 2, "phase2_epochs": 1}, 16, 4, 1, 3, (100, 400), (100, 1_000))
 
 
 class Runner:
@@ -145,7 +146,24 @@ def _run_sections(runner: Runner, plan: Plan, data: Path, only: set[str]) -> dic
             "small": runner.measure(f"scale: {small:,} images", "bench_scale", ["--images", str(small)]),
             "large": runner.measure(f"scale: {large:,} images", "bench_scale", ["--images", str(large)]),
         }
+    if "ray" in only:
+        results["ray"] = _ray_section(runner, plan)
     return results
+
+
+def _ray_section(runner: Runner, plan: Plan) -> dict[str, Any]:
+    """Local vs Ray engine (1 and 2 actors) on the same images, then a long streaming run of the Ray engine."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return {"skipped": "Ray is not installed (pip install 'imgclf[ray]')"}
+    engines, stream = plan.ray_sizes
+    return {
+        "engines": runner.measure(f"ray: local vs Ray, {engines:,} images", "bench_ray",
+                                  ["--mode", "engines", "--images", str(engines)]),
+        "stream": runner.measure(f"ray: streaming {stream:,} images", "bench_ray",
+                                 ["--mode", "stream", "--images", str(stream)]),
+    }  # fmt: skip
 
 
 def failures(results: Any, where: str = "") -> list[str]:
@@ -215,6 +233,14 @@ def _notes(plan: Plan) -> list[str]:
         "phase 2, to keep the suite short: the dataset check, content hashing, streaming tf.data input, on-disk "
         "cache and memory-mapped features run at full size, and peak RSS is the whole training process's. "
         "ResNet50 extraction speed is the features phase of the cold runs above.",
+        f"Ray: `imgclf predict --engine ray` as a library call on {plan.ray_sizes[0]:,} generated 32x32 JPEGs with "
+        "a tinycnn run trained on 200 of them, against the local engine in-process on the same images (model "
+        "loaded and traced beforehand); a local Ray on every core, started once (its start-up is shown), then "
+        "one job with 1 actor and one with 2 (on 2 cores they reserve 0.5 CPU each, so one CPU stays free for "
+        "reading). First rows = actor start (Python, TensorFlow, imgclf imports), model transfer and load. "
+        f"Streaming: {plan.ray_sizes[1]:,} images, 1 actor, rows written to a CSV as they arrive; the driver's "
+        "memory is sampled 20 times. The load average of the machine is shown: on a shared machine, other "
+        "processes slow the actors' start most.",
     ]
 
 
