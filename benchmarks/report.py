@@ -210,6 +210,12 @@ def _stream_row(r: dict) -> tuple[str, ...]:
             f"{_sec(r['seconds'])}; {drift}")  # fmt: skip
 
 
+def _head_row(label: str, r: dict) -> tuple[str, ...]:
+    memory = f"RssAnon {r['rss_anon_after_mib']:.0f} MiB, RssFile {r['rss_file_after_mib']:.0f} MiB"
+    return (f"head, one epoch on {label} of memory-mapped features ({r['rows']:,} rows)", "",
+            f"{r['rows_per_s']:.0f} rows/s", "", f"{_sec(r['epoch_s'])}; {memory}")  # fmt: skip
+
+
 def _ray_table(results: dict) -> Table:
     section = results.get("ray", {})
     headers = ("run", "first rows", "images/s (whole job)", "images/s (after first rows)", "wall time")
@@ -218,8 +224,11 @@ def _ray_table(results: dict) -> Table:
     engines, stream = section.get("engines"), section.get("stream")
     rows = _ray_rows(engines) if _ok(engines) else [("local vs Ray", _why(engines), "", "", "")]
     rows.append(_stream_row(stream) if _ok(stream) else ("streaming run", _why(stream), "", "", ""))
+    for label, head in section.get("head", {}).items():
+        rows.append(_head_row(label, head) if _ok(head) else (f"head, {label}", _why(head), "", "", ""))
     loads = [f"{x:.1f}" for r in (engines, stream) if _ok(r) for x in r["load_avg"]]
-    title = "Ray engine (tinycnn @ 32 px" + (f"; load average during the runs {', '.join(loads)})" if loads else ")")
+    title = "Scale-out: Ray engine (tinycnn @ 32 px), head on memory-mapped features"
+    title += f" (load average during the Ray runs {', '.join(loads)})" if loads else ""
     return Table(title, headers, tuple(rows))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import os
 from collections.abc import Iterator
@@ -102,11 +103,13 @@ def set_tf_threads(cpus: float) -> None:
 
 
 def _quiet_data_context() -> None:
+    """No Ray Data progress bars or execution logs: the command shows its own bar, with images/s."""
     from ray.data import DataContext
 
     context = DataContext.get_current()
-    context.enable_progress_bars = False  # the command shows its own bar, with images/s
+    context.enable_progress_bars = False
     context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager
