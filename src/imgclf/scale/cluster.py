@@ -24,10 +24,10 @@ __all__ = [
     "ScaleError",
     "actor_cpus",
     "block_count",
+    "configure_tensorflow",
     "parse_actors",
     "ray_session",
     "require_ray",
-    "set_tf_threads",
 ]
 
 READ_CPUS = 0.5  # CPUs a read task reserves: reading is I/O, and two fit in the CPU kept free
@@ -92,14 +92,17 @@ def block_count(rows: int, batch_size: int) -> int:
     return max(1, min(MAX_BLOCKS, -(-rows // batch_size)))
 
 
-def set_tf_threads(cpus: float) -> None:
-    """Size TensorFlow's thread pools to this process's CPU share (no-op once TensorFlow has started)."""
+def configure_tensorflow(cpus: float) -> None:
+    """Size TensorFlow's thread pools to this actor's CPU share, and let GPUs it sees allocate memory as needed
+    (so actors sharing a GPU with fractional ``--gpus-per-actor`` fit). No-op once TensorFlow has started."""
     import tensorflow as tf
 
     threads = max(1, round(cpus))
     with contextlib.suppress(RuntimeError):
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
 
 
 def _quiet_data_context() -> None:

@@ -29,7 +29,7 @@ from imgclf.engine.progress import ProgressCallback
 from imgclf.engine.trainer import Prepared, prepare
 from imgclf.models.build import backbone_of
 from imgclf.models.registry import get_backbone
-from imgclf.scale.cluster import READ_CPUS, RayOptions, actor_cpus, block_count, ray_session, set_tf_threads
+from imgclf.scale.cluster import READ_CPUS, RayOptions, actor_cpus, block_count, configure_tensorflow, ray_session
 from imgclf.scale.predict import read_batch
 
 __all__ = ["EmbedActor", "EmbedSummary", "embed_dataset", "missing_items"]
@@ -67,7 +67,7 @@ class EmbedActor:
     def __init__(self, model: list, cfg: Config, spec_name: str, size: int, with_activations: bool, cpus: float):
         import ray
 
-        set_tf_threads(cpus)
+        configure_tensorflow(cpus)
         with tempfile.TemporaryDirectory(prefix="imgclf-embed-") as tmp:
             path = Path(tmp) / "model.keras"
             path.write_bytes(ray.get(model[0]))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from imgclf.engine.bundle import validate_run
 from imgclf.engine.predictor import Classifier, load
-from imgclf.scale.cluster import READ_CPUS, RayOptions, actor_cpus, block_count, ray_session, set_tf_threads
+from imgclf.scale.cluster import READ_CPUS, RayOptions, actor_cpus, block_count, configure_tensorflow, ray_session
 from imgclf.scale.rows import COLUMNS, PredictOptions, predict_rows
 from imgclf.scale.sources import Fetched, fetch
 
@@ -53,7 +53,7 @@ class PredictActor:
     def __init__(self, files: list, options: PredictOptions, cpus: float):
         import ray
 
-        set_tf_threads(cpus)
+        configure_tensorflow(cpus)
         self._folder = tempfile.TemporaryDirectory(prefix="imgclf-run-")
         for name, data in ray.get(files[0]).items():
             (Path(self._folder.name) / name).write_bytes(data)
