@@ -24,7 +24,7 @@ ray = pytest.importorskip("ray")
 from imgclf.cli.main import main  # noqa: E402
 from imgclf.config import load_config  # noqa: E402
 from imgclf.engine.cache import cache_root, content_hash  # noqa: E402
-from imgclf.scale.cluster import RayOptions, ScaleError, actor_cpus, parse_actors  # noqa: E402
+from imgclf.scale.cluster import RayOptions, ScaleError, actor_cpus, block_count, parse_actors  # noqa: E402
 
 pytestmark = pytest.mark.ray
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -164,6 +164,8 @@ def test_actor_sizing_and_flags():
     share, note = actor_cpus(RayOptions(actors=(1, 4), cpus_per_actor=1.0), 4.0)
     assert share == 0.75 and "starve the read tasks" in note
     assert actor_cpus(RayOptions(actors=(1, 4), gpus_per_actor=1.0), 4.0) == (1.0, None)
+    assert block_count(13, RayOptions(actors=(2, 2), batch_size=16)) == 2  # one block per actor at least
+    assert block_count(10**7, RayOptions(batch_size=32)) == 4096 and block_count(100, RayOptions(batch_size=32)) == 4
 
 
 def test_ray_engine_needs_a_file_output(tiny_run, images, capsys):

@@ -86,10 +86,11 @@ def actor_cpus(options: RayOptions, cluster_cpus: float) -> tuple[float, str | N
     return share, note
 
 
-def block_count(rows: int, batch_size: int) -> int:
-    """Blocks to split ``rows`` input rows into: one batch each, so every actor of the pool gets work, at most
-    ``MAX_BLOCKS`` (larger blocks for millions of images, to bound the per-block overhead)."""
-    return max(1, min(MAX_BLOCKS, -(-rows // batch_size)))
+def block_count(rows: int, options: RayOptions) -> int:
+    """Blocks to split ``rows`` input rows into: one batch each, at least one per actor of the pool so each gets
+    work, at most ``MAX_BLOCKS`` (larger blocks for millions of images, to bound the per-block overhead)."""
+    wanted = max(-(-rows // options.batch_size), options.actors[1])
+    return max(1, min(rows, MAX_BLOCKS, wanted))
 
 
 def configure_tensorflow(cpus: float) -> None:
@@ -125,7 +126,7 @@ def ray_session(options: RayOptions) -> Iterator[None]:
         yield
         return
     address = options.address or os.environ.get("RAY_ADDRESS")
-    common = {"log_to_driver": False, "runtime_env": {"env_vars": WORKER_ENV}, "logging_level": "WARNING"}
+    common = {"log_to_driver": False, "runtime_env": {"env_vars": WORKER_ENV}, "logging_level": "ERROR"}
     try:
         if address:
             ray.init(address=address, **common)

@@ -110,7 +110,7 @@ def _embed_on_ray(
         cpus, note = actor_cpus(options, ray.cluster_resources().get("CPU", 1.0))
         if note:
             print(f"note: {note}", file=sys.stderr)
-        ds = ray.data.from_items(items, override_num_blocks=block_count(len(items), options.batch_size))
+        ds = ray.data.from_items(items, override_num_blocks=block_count(len(items), options))
         ds = ds.map_batches(read_batch, batch_format="pandas", num_cpus=READ_CPUS)
         args = (cfg, prep.spec.name, prep.size, len(caches) > 1, options.cpus_per_actor)
         ds = ds.map_batches(

@@ -89,7 +89,7 @@ def predict_on_ray(
         cpus, note = actor_cpus(ray_options, ray.cluster_resources().get("CPU", 1.0))
         if note:
             print(f"note: {note}", file=sys.stderr)
-        blocks = block_count(len(paths), ray_options.batch_size)
+        blocks = block_count(len(paths), ray_options)
         ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
         ds = ds.map_batches(read_batch, batch_format="pandas", num_cpus=READ_CPUS)
         ds = ds.map_batches(

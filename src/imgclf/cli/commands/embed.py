@@ -25,18 +25,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def embed_with_bar(args: argparse.Namespace, cfg) -> None:
-    """Embed ``args.data`` with the engine the flags ask for, showing a bar (image views/s) and a summary."""
+    """Embed ``args.data`` with the engine the flags ask for, showing progress (views/s) and a summary."""
     from tqdm import tqdm
 
+    from imgclf.engine.progress import TqdmProgress
     from imgclf.scale.embed import embed_dataset
 
-    bar = tqdm(unit="view", desc=f"embed ({args.engine})", file=sys.stderr, disable=None)
+    bar = tqdm(unit="view", desc="embed (ray)", file=sys.stderr, disable=None if args.engine == "ray" else True)
+    stages = TqdmProgress()
     try:
         summary = embed_dataset(
-            args.data, cfg, engine=args.engine, options=ray_options(args, cfg.batch_size), count=bar.update
+            args.data,
+            cfg,
+            engine=args.engine,
+            options=ray_options(args, cfg.batch_size),
+            progress=stages if args.engine == "local" else None,
+            count=bar.update,
         )
     finally:
         bar.close()
+        stages.close()
     rate = f" ({summary.computed / summary.seconds:.1f} views/s)" if summary.computed else ""
     print(
         f"Embedded {summary.computed} image views of {summary.images} images in {summary.seconds:.1f} s on "
