@@ -53,10 +53,8 @@ def predict_rows(clf: Classifier, items: Sequence[Fetched], options: PredictOpti
 
 
 def _clean(value: object) -> object:
-    """Missing values (None, NaN, pandas' NA) as None, so both engines write the same empty cells."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return None if type(value).__name__ == "NAType" else value
+    """A missing value (None or NaN) as None, so both engines write the same empty cells."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 class CsvSink:
