@@ -1,25 +1,36 @@
-"""The imgclf app: ``streamlit run main.py -- --runs DIR`` (``imgclf app`` does this for you)."""
+"""The imgclf app: ``streamlit run main.py -- --runs DIR [--verbose]`` (``imgclf app`` does this for you).
+
+Without ``--verbose``, TensorFlow is imported here, quietly, before any page needs it (see :mod:`imgclf.quiet`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import streamlit as st
 
+from imgclf.quiet import import_tensorflow_quietly, quiet_environment
+
 PAGES = Path(__file__).resolve().parent / "pages"
 
 
-def _runs_from_argv() -> str:
+def _app_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--runs", default="runs")
+    parser.add_argument("--verbose", action="store_true")
     known, _ = parser.parse_known_args(sys.argv[1:])
-    return known.runs
+    return known
 
 
+args = _app_args()
+if not args.verbose:
+    quiet_environment(os.environ)
+    import_tensorflow_quietly()
 st.set_page_config(page_title="imgclf", page_icon=":material/image_search:", layout="wide")
-st.session_state.setdefault("runs_dir", _runs_from_argv())
+st.session_state.setdefault("runs_dir", args.runs)
 navigation = st.navigation(
     [
         st.Page(PAGES / "classify.py", title="Classify", icon=":material/image_search:", default=True),

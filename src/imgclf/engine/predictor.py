@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image
 
 from imgclf.data.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image
-from imgclf.engine.bundle import load_model_file, read_json, validate_run
 from imgclf.engine.confidence import ConfidencePolicy
 from imgclf.engine.ood import KnnOOD
+from imgclf.engine.run import Run
 from imgclf.models.registry import BackboneSpec, get_backbone
 
 __all__ = ["Classifier", "ImageInput", "Prediction", "load", "to_pixels"]
@@ -35,11 +35,13 @@ class Prediction:
     probabilities: tuple[float, ...] = ()
     ood_score: float | None = None
     error: str | None = None
+    prediction_set: tuple[str, ...] | None = None
 
     @classmethod
-    def failed(cls, source: str, error: str) -> Prediction:
-        """The prediction of an image that could not be read or decoded (status ``error``)."""
-        return cls(source, None, 0.0, "error", error=error)
+    def failed(cls, source: str, error: str, *, with_set: bool = False) -> Prediction:
+        """The prediction of an image that could not be read or decoded (status ``error``); ``with_set`` gives
+        it an empty prediction set, so that every row of a call that asked for sets has the column."""
+        return cls(source, None, 0.0, "error", error=error, prediction_set=() if with_set else None)
 
     @property
     def index(self) -> int | None:
@@ -51,6 +53,8 @@ class Prediction:
         row = {"path": self.source, "label": self.label, "confidence": round(self.confidence, 6)}
         row |= {"status": self.status, "ood_score": None if self.ood_score is None else round(self.ood_score, 6)}
         row["top_k"] = "; ".join(f"{name}:{p:.4f}" for name, p in self.top_k)
+        if self.prediction_set is not None:  # asked for: every row of the call has the column
+            row["set"] = "; ".join(self.prediction_set)
         row["error"] = self.error or ""
         return row
 
@@ -69,6 +73,15 @@ def to_pixels(
     if arr.shape[:2] != (size, size):
         arr = np.asarray(Image.fromarray(arr.astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
     return arr.astype(np.uint8)
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What a caller asked of a prediction: how many classes, which threshold, which set coverage."""
+
+    top_k: int = 3
+    threshold: float | None = None
+    sets: float | None = None
 
 
 def _source_name(image: ImageInput, i: int) -> str:
@@ -126,17 +139,28 @@ class Classifier:
         return self.policy.calibrate(probs), ood
 
     def describe(
-        self, source: str, features: np.ndarray, probs: np.ndarray, *, top_k: int = 3, threshold: float | None = None
+        self,
+        source: str,
+        features: np.ndarray,
+        probs: np.ndarray,
+        *,
+        top_k: int = 3,
+        threshold: float | None = None,
+        sets: float | None = None,
     ) -> Prediction:
         """The prediction for one image from its pooled ``features`` and raw ``probs`` (e.g. a Grad-CAM pass)."""
         ood = self.ood.score(np.asarray(features)[None])[0] if self.ood is not None else np.nan
-        return self._prediction(source, self.policy.calibrate(np.asarray(probs)[None])[0], ood, top_k, threshold)
+        calibrated = self.policy.calibrate(np.asarray(probs)[None])[0]
+        return self._prediction(source, calibrated, ood, Request(top_k, threshold, sets))
 
-    def _prediction(self, source: str, probs: np.ndarray, ood: float, top_k: int, threshold: float | None):
-        order = np.argsort(probs)[::-1][:top_k]
+    def _prediction(self, source: str, probs: np.ndarray, ood: float, request: Request) -> Prediction:
+        order = np.argsort(probs)[::-1][: request.top_k]
         conf = float(probs[order[0]])
         ood_score = None if np.isnan(ood) else float(ood)
-        status = self.policy.status(conf, ood_score, threshold)
+        status = self.policy.status(conf, ood_score, request.threshold)
+        members = None
+        if request.sets is not None:
+            members = tuple(self.classes[i] for i in self.policy.prediction_set(probs, request.sets))
         return Prediction(
             source=source,
             label=self.classes[order[0]],
@@ -145,6 +169,7 @@ class Classifier:
             top_k=tuple((self.classes[i], float(probs[i])) for i in order),
             probabilities=tuple(float(p) for p in probs),
             ood_score=ood_score,
+            prediction_set=members,
         )
 
     def _decode(self, image: ImageInput, name: str | None) -> np.ndarray | DecodeError:
@@ -161,14 +186,20 @@ class Classifier:
         threshold: float | None = None,
         tta: bool = False,
         batch_size: int = 32,
+        sets: float | None = None,
         names: Sequence[str] | None = None,
     ) -> list[Prediction]:
         """Classify ``images`` (paths, bytes, arrays or Pillow images); a bad image gets status ``error``.
 
-        ``names`` (one per image) is what results and error messages call each image; by default the path,
-        or ``image[i]``. Images are decoded in a thread pool one batch ahead of the model, so decoding
-        overlaps inference and memory holds at most two batches of pixels.
+        ``sets`` (e.g. 0.9) adds each image's conformal prediction set: the classes that hold the true one with
+        at least that probability (needs a run calibrated by ``imgclf evaluate``). ``names`` (one per image) is
+        what results and error messages call each image; by default the path, or ``image[i]``. Images are
+        decoded in a thread pool one batch ahead of the model, so decoding overlaps inference and memory holds
+        at most two batches of pixels.
         """
+        request = Request(top_k, threshold, sets)
+        if sets is not None:
+            self.policy.require_sets(sets)
         sources = list(names) if names is not None else [_source_name(image, i) for i, image in enumerate(images)]
         if len(sources) != len(images):
             raise ValueError(f"{len(sources)} names for {len(images)} images; pass one name per image.")
@@ -183,35 +214,36 @@ class Classifier:
             for start in range(0, len(images), batch_size):
                 decoded = [f.result() for f in pending]
                 pending = submit(start + batch_size, start + 2 * batch_size)
-                results += self._predict_batch(sources[start : start + batch_size], decoded, top_k, threshold, tta)
+                results += self._predict_batch(sources[start : start + batch_size], decoded, request, tta)
         return results
 
-    def _predict_batch(self, sources, decoded, top_k, threshold, tta) -> list[Prediction]:
+    def _predict_batch(self, sources, decoded, request: Request, tta: bool) -> list[Prediction]:
         good = [(j, px) for j, px in enumerate(decoded) if not isinstance(px, DecodeError)]
         out: list[Prediction | None] = [None] * len(decoded)
         if good:
             probs, ood = self.predict_pixels(np.stack([px for _, px in good]), tta=tta)
             for (j, _), p, o in zip(good, probs, ood, strict=True):
-                out[j] = self._prediction(sources[j], p, o, top_k, threshold)
+                out[j] = self._prediction(sources[j], p, o, request)
         for j, px in enumerate(decoded):
             if isinstance(px, DecodeError):
-                out[j] = Prediction.failed(sources[j], str(px))
+                out[j] = Prediction.failed(sources[j], str(px), with_set=request.sets is not None)
         return out
 
 
-def load(run_dir: str | Path, *, jit_compile: bool = False) -> Classifier:
-    """Load a finished run as a :class:`Classifier` (safe mode; damaged runs are refused clearly)."""
-    run = validate_run(run_dir)
-    meta = read_json(run / "meta.json")
-    classes = read_json(run / "labels.json")["classes"]
-    model = load_model_file(run / "model.keras")
+def load(run_dir: str | Path | Run, *, jit_compile: bool = False, with_ood: bool = True) -> Classifier:
+    """Load a finished run as a :class:`Classifier` (safe mode; damaged runs are refused clearly).
+
+    ``with_ood=False`` skips the training embeddings (evaluation, which rewrites them, needs no OOD scorer).
+    """
+    run = run_dir if isinstance(run_dir, Run) else Run.open(run_dir)
+    features = run.features() if with_ood else None
     return Classifier(
-        model,
-        classes,
-        spec=get_backbone(meta["backbone"]),
-        input_size=int(meta["input_size"]),
-        policy=ConfidencePolicy.load(run),
-        ood=KnnOOD.load(run),
-        run_dir=run,
+        run.load_model(),
+        run.classes,
+        spec=get_backbone(run.backbone),
+        input_size=run.input_size,
+        policy=ConfidencePolicy.from_calibration(run.calibration),
+        ood=KnnOOD(features) if features is not None else None,
+        run_dir=run.path,
         jit_compile=jit_compile,
     )

@@ -21,11 +21,11 @@ import numpy as np
 from imgclf.config import Config
 from imgclf.data.decode import DecodeError, decode_image
 from imgclf.engine.augment import build_augmenter
-from imgclf.engine.bundle import load_model_file
 from imgclf.engine.cache import FeatureCache, content_hash
 from imgclf.engine.cached import cached_inputs, feature_caches, feature_forward
 from imgclf.engine.features import missing_entries
 from imgclf.engine.progress import ProgressCallback
+from imgclf.engine.run import Run
 from imgclf.engine.trainer import Prepared, prepare
 from imgclf.models.build import backbone_of
 from imgclf.models.registry import get_backbone
@@ -47,6 +47,15 @@ class EmbedSummary:
     failed: tuple[str, ...]
     caches: tuple[str, ...]
     seconds: float
+
+
+def _load_classifier(path: Path):
+    """A classifier saved by :meth:`keras.Model.save` (not a run: the seeded model before training), in safe mode."""
+    import keras
+
+    import imgclf.models.layers  # noqa: F401  (registers imgclf's layers for deserialization)
+
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
 def missing_items(prep: Prepared, cfg: Config, caches: list[FeatureCache]) -> tuple[list[dict], int]:
@@ -71,7 +80,7 @@ class EmbedActor:
         with tempfile.TemporaryDirectory(prefix="imgclf-embed-") as tmp:
             path = Path(tmp) / "model.keras"
             path.write_bytes(ray.get(model[0]))
-            classifier = load_model_file(path)
+            classifier = _load_classifier(path)
         self.forward = feature_forward(classifier, backbone_of(classifier), get_backbone(spec_name), with_activations)
         self.augmenter = build_augmenter(cfg.augment, seed=cfg.seed)
         self.size, self.max_pixels = size, cfg.max_pixels
@@ -153,7 +162,7 @@ def embed_dataset(
     notify = progress or (lambda event: None)
     prep = prepare(data, cfg, notify)
     with tempfile.TemporaryDirectory(prefix="imgclf-embed-") as tmp:
-        ctx = prep.context(cfg, Path(tmp), notify)
+        ctx = prep.context(cfg, Run(tmp), notify)
         caches = feature_caches(prep.backbone, ctx)
         items, wanted = missing_items(prep, cfg, caches)
         failed: list[str] = []

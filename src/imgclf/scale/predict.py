@@ -13,13 +13,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from imgclf.engine.bundle import validate_run
 from imgclf.engine.predictor import Classifier, load
+from imgclf.engine.run import Run
 from imgclf.scale.cluster import READ_CPUS, RayOptions, actor_cpus, block_count, configure_tensorflow, ray_session
-from imgclf.scale.rows import COLUMNS, PredictOptions, predict_rows
+from imgclf.scale.rows import PredictOptions, columns, predict_rows
 from imgclf.scale.sources import Fetched, fetch
 
-__all__ = ["PredictActor", "predict_local", "predict_on_ray", "read_batch", "run_files"]
+__all__ = ["PredictActor", "predict_local", "predict_on_ray", "read_batch"]
 
 RowsCallback = Callable[[list[dict[str, object]]], None]
 LOCAL_CHUNK = 256  # images read, predicted and written at a time by the local engine
@@ -29,12 +29,6 @@ def predict_local(clf: Classifier, paths: Sequence[str], options: PredictOptions
     """Predict ``paths`` in this process, ``LOCAL_CHUNK`` images at a time, passing each chunk's rows to ``write``."""
     for start in range(0, len(paths), LOCAL_CHUNK):
         write(predict_rows(clf, fetch(paths[start : start + LOCAL_CHUNK]), options))
-
-
-def run_files(run_dir: str | Path) -> dict[str, bytes]:
-    """The files of a finished run (its top level: model, classes, calibration...) by name, as bytes."""
-    run = validate_run(run_dir)
-    return {p.name: p.read_bytes() for p in sorted(run.iterdir()) if p.is_file()}
 
 
 def read_batch(batch):
@@ -55,9 +49,7 @@ class PredictActor:
 
         configure_tensorflow(cpus)
         self._folder = tempfile.TemporaryDirectory(prefix="imgclf-run-")
-        for name, data in ray.get(files[0]).items():
-            (Path(self._folder.name) / name).write_bytes(data)
-        self.clf = load(self._folder.name)
+        self.clf = load(Run.unpack(self._folder.name, ray.get(files[0])))
         self.options = options
 
     def __call__(self, batch):
@@ -67,7 +59,8 @@ class PredictActor:
             Fetched(str(p), d if error == "" else None, str(h), error or None)
             for p, d, h, error in zip(batch["path"], batch["data"], batch["digest"], batch["error"], strict=True)
         ]
-        return pd.DataFrame(predict_rows(self.clf, items, self.options), columns=list(COLUMNS))
+        fields = list(columns(self.options.sets is not None))
+        return pd.DataFrame(predict_rows(self.clf, items, self.options), columns=fields)
 
 
 def _records(frame) -> list[dict[str, object]]:
@@ -82,7 +75,7 @@ def predict_on_ray(
     write: RowsCallback,
 ) -> None:
     """Predict ``paths`` on Ray (a pool of actors), passing rows to ``write`` on the driver as they arrive."""
-    files = run_files(run_dir)
+    files = Run.open(run_dir).pack()
     with ray_session(ray_options):
         import ray
 

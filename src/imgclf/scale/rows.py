@@ -17,24 +17,31 @@ from imgclf.engine.predictor import Classifier, Prediction
 from imgclf.errors import ImgclfError
 from imgclf.scale.sources import Fetched
 
-__all__ = ["COLUMNS", "CsvSink", "ParquetSink", "PredictOptions", "open_sink", "predict_rows"]
+__all__ = ["COLUMNS", "CsvSink", "ParquetSink", "PredictOptions", "columns", "open_sink", "predict_rows"]
 
 COLUMNS = ("path", "label", "confidence", "status", "ood_score", "top_k", "error", "content_hash")
 SINK_SUFFIXES = (".csv", ".parquet")
 
 
+def columns(sets: bool) -> tuple[str, ...]:
+    """The columns of file rows: ``COLUMNS``, with the prediction ``set`` after ``top_k`` when sets are asked for."""
+    return (*COLUMNS[:6], "set", *COLUMNS[6:]) if sets else COLUMNS
+
+
 @dataclasses.dataclass(frozen=True)
 class PredictOptions:
-    """How to predict: classes listed per image, the uncertainty threshold (None: the run's), mirror TTA."""
+    """How to predict: classes listed per image, the uncertainty threshold (None: the run's), mirror TTA, and
+    the coverage of conformal prediction sets (None: no sets)."""
 
     top_k: int = 3
     threshold: float | None = None
     tta: bool = False
     batch_size: int = 32
+    sets: float | None = None
 
 
 def predict_rows(clf: Classifier, items: Sequence[Fetched], options: PredictOptions) -> list[dict[str, object]]:
-    """One row (``COLUMNS``) per fetched image, in order; unreadable or undecodable images give error rows."""
+    """One row (:func:`columns`) per fetched image, in order; unreadable or undecodable images give error rows."""
     readable = [i for i, item in enumerate(items) if item.error is None]
     predictions = clf.predict(
         [items[i].data for i in readable],
@@ -43,11 +50,14 @@ def predict_rows(clf: Classifier, items: Sequence[Fetched], options: PredictOpti
         threshold=options.threshold,
         tta=options.tta,
         batch_size=options.batch_size,
+        sets=options.sets,
     )
     by_index = dict(zip(readable, predictions, strict=True))
     rows = []
     for i, item in enumerate(items):
-        prediction = by_index.get(i) or Prediction.failed(item.path, item.error or "")
+        prediction = by_index.get(i) or Prediction.failed(
+            item.path, item.error or "", with_set=options.sets is not None
+        )
         rows.append({**prediction.to_row(), "content_hash": item.digest})
     return rows
 
@@ -60,14 +70,14 @@ def _clean(value: object) -> object:
 class CsvSink:
     """Rows appended to one CSV file and flushed as they come; ``resume`` keeps (and skips) the rows there."""
 
-    def __init__(self, path: Path, *, resume: bool):
-        self.path = path
+    def __init__(self, path: Path, *, resume: bool, fields: tuple[str, ...] = COLUMNS):
+        self.path, self.fields = path, fields
         self.done: set[str] = set()
         if resume and path.is_file():
             self._recover()
         fresh = not (resume and path.is_file() and path.stat().st_size)
         self._fh = path.open("w" if fresh else "a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._fh, fieldnames=COLUMNS, extrasaction="ignore")
+        self._writer = csv.DictWriter(self._fh, fieldnames=fields, extrasaction="ignore")
         if fresh:
             self._writer.writeheader()
             self._fh.flush()
@@ -80,10 +90,10 @@ class CsvSink:
             self.path.write_bytes(data)
         with self.path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            if reader.fieldnames and tuple(reader.fieldnames) != COLUMNS:
+            if reader.fieldnames and tuple(reader.fieldnames) != self.fields:
                 raise ImgclfError(
-                    f"--resume: '{self.path}' has columns {reader.fieldnames}, not those of 'imgclf predict' "
-                    f"({', '.join(COLUMNS)}); pass a new --output."
+                    f"--resume: '{self.path}' has columns {reader.fieldnames}, not those this command writes "
+                    f"({', '.join(self.fields)}); pass the same --sets as before, or a new --output."
                 )
             self.done = {row["path"] for row in reader}
 
@@ -97,18 +107,18 @@ class CsvSink:
         self._fh.close()
 
 
-def _schema():
+def _schema(fields: tuple[str, ...]):
     import pyarrow as pa
 
     floats = {"confidence", "ood_score"}
-    return pa.schema([(c, pa.float64() if c in floats else pa.string()) for c in COLUMNS])
+    return pa.schema([(c, pa.float64() if c in floats else pa.string()) for c in fields])
 
 
 class ParquetSink:
     """Rows written as ``part-NNNNN.parquet`` shards of ``shard_rows`` rows into a folder, each atomically."""
 
-    def __init__(self, folder: Path, *, resume: bool, shard_rows: int = 50_000):
-        self.folder, self.shard_rows = folder, shard_rows
+    def __init__(self, folder: Path, *, resume: bool, shard_rows: int = 50_000, fields: tuple[str, ...] = COLUMNS):
+        self.folder, self.shard_rows, self.fields = folder, shard_rows, fields
         self.done: set[str] = set()
         self._buffer: list[dict[str, object]] = []
         folder.mkdir(exist_ok=True)
@@ -134,7 +144,7 @@ class ParquetSink:
 
     def write(self, rows: Iterable[Mapping[str, object]]) -> None:
         """Buffer ``rows``; write a shard whenever ``shard_rows`` are buffered."""
-        self._buffer += [{k: _clean(row.get(k)) for k in COLUMNS} for row in rows]
+        self._buffer += [{k: _clean(row.get(k)) for k in self.fields} for row in rows]
         while len(self._buffer) >= self.shard_rows:
             self._flush(self._buffer[: self.shard_rows])
             self._buffer = self._buffer[self.shard_rows :]
@@ -145,7 +155,7 @@ class ParquetSink:
 
         name = f"part-{self._next:05d}.parquet"
         tmp = self.folder / f".{name}.tmp"
-        pq.write_table(pa.Table.from_pylist(rows, schema=_schema()), tmp)
+        pq.write_table(pa.Table.from_pylist(rows, schema=_schema(self.fields)), tmp)
         os.replace(tmp, self.folder / name)
         self._next += 1
 
@@ -156,11 +166,15 @@ class ParquetSink:
             self._buffer = []
 
 
-def open_sink(path: str | Path, *, resume: bool) -> CsvSink | ParquetSink:
-    """A sink for ``path``: a ``.csv`` file or a ``.parquet`` folder of shards (in an existing folder)."""
+def open_sink(path: str | Path, *, resume: bool, sets: bool = False) -> CsvSink | ParquetSink:
+    """A sink for ``path``: a ``.csv`` file or a ``.parquet`` folder of shards (in an existing folder), with the
+    ``set`` column when prediction sets are asked for."""
     path = Path(path).expanduser()
     if path.suffix.lower() not in SINK_SUFFIXES:
         raise ImgclfError(f"--output '{path}' must end in .csv (one file) or .parquet (a folder of shards).")
     if not path.parent.is_dir():
         raise ImgclfError(f"--output '{path}': folder '{path.parent}' does not exist; create it first.")
-    return CsvSink(path, resume=resume) if path.suffix.lower() == ".csv" else ParquetSink(path, resume=resume)
+    fields = columns(sets)
+    if path.suffix.lower() == ".csv":
+        return CsvSink(path, resume=resume, fields=fields)
+    return ParquetSink(path, resume=resume, fields=fields)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from imgclf.engine.bundle import BundleError, validate_run
 from imgclf.engine.explainer import GradCam
 from imgclf.engine.predictor import Classifier, load
+from imgclf.engine.run import Run, scan_runs
 from imgclf.errors import ImgclfError
 
 __all__ = [
@@ -43,17 +43,17 @@ def runs_dir() -> Path:
     return Path(st.session_state.get("runs_dir", "runs")).expanduser()
 
 
-def find_runs(folder: Path) -> list[Path]:
-    """Complete runs directly under ``folder``, newest first (``*.partial`` and damaged folders are skipped)."""
-    if not folder.is_dir():
-        return []
-    runs = []
-    for child in folder.iterdir():
-        try:
-            runs.append(validate_run(child))
-        except (BundleError, OSError):
-            continue
-    return sorted(runs, key=lambda p: (p / "meta.json").stat().st_mtime, reverse=True)
+def find_runs(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Complete runs directly under ``folder``, newest first, and ``(name, problem)`` of each damaged one."""
+    good: list[Run] = []
+    damaged: list[tuple[str, str]] = []
+    for path, run, problem in scan_runs(folder):
+        if run is not None:
+            good.append(run)
+        else:
+            damaged.append((path.name, problem or "damaged"))
+    good.sort(key=lambda run: run.stamp(), reverse=True)
+    return [run.path for run in good], damaged
 
 
 def _remember_choice() -> None:
@@ -65,7 +65,10 @@ def choose_model() -> None:
 
     The choice is kept under its own key, so it survives visits to pages without the picker.
     """
-    options = [str(p) for p in find_runs(runs_dir())] + [IMAGENET]
+    runs, damaged = find_runs(runs_dir())
+    options = [str(p) for p in runs] + [IMAGENET]
+    for name, problem in damaged:
+        st.sidebar.warning(f"Run {name} cannot be used: {problem}", icon=":material/warning:")
     if st.session_state.get(_CHOICE_KEY) not in options:
         st.session_state[_CHOICE_KEY] = options[0]
     st.session_state[_PICKER_KEY] = st.session_state[_CHOICE_KEY]
@@ -94,8 +97,7 @@ def _stamp(choice: str) -> float:
     """Changes when the run's model or calibration changes, so a re-evaluated run is reloaded."""
     if choice == IMAGENET:
         return 0.0
-    files = [Path(choice) / name for name in ("model.keras", "calibration.json", "features.npz")]
-    return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
+    return Run(choice).stamp()
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from imgclf.app.components.text import md_escape
+from imgclf.engine.run import BundleError, Run
 
 __all__ = ["load_metrics", "render_history", "render_metrics", "render_run_facts"]
 
@@ -22,26 +22,26 @@ _PLOTS = {
 }
 
 
-def _json(path: Path) -> Any | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def load_metrics(run: Path) -> dict[str, Any] | None:
-    """``RUN/eval/metrics.json``, or ``None`` when the run was not evaluated (or the file is damaged)."""
-    return _json(run / "eval" / "metrics.json")
+    """The run's evaluation metrics, or ``None`` when the run was not evaluated (or they are damaged)."""
+    try:
+        return Run(run).metrics
+    except BundleError:
+        return None
 
 
 def render_run_facts(run: Path) -> None:
     """Backbone, input size, weights and the class distribution of the training data."""
-    meta = _json(run / "meta.json") or {}
+    handle = Run(run)
+    try:
+        meta, report = handle.meta, handle.dataset_report or {}
+    except BundleError:
+        meta, report = {}, {}
     cols = st.columns(3)
     cols[0].metric("Backbone", str(meta.get("backbone", "?")))
     cols[1].metric("Input size", str(meta.get("input_size", "?")))
     cols[2].metric("Weights", str(meta.get("weights", "?")))
-    counts = (_json(run / "dataset_report.json") or {}).get("counts")
+    counts = report.get("counts")
     if counts:
         st.subheader("Class distribution")
         st.bar_chart(pd.DataFrame(counts).fillna(0), horizontal=True, stack=False)
@@ -50,8 +50,8 @@ def render_run_facts(run: Path) -> None:
 def render_history(run: Path) -> None:
     """Training curves from ``history.csv`` (loss and accuracy per epoch, both phases in a row)."""
     try:
-        history = pd.read_csv(run / "history.csv")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        history = pd.DataFrame(Run(run).history()).apply(pd.to_numeric, errors="coerce")
+    except BundleError:
         history = pd.DataFrame()
     if history.empty:
         st.caption("No training history recorded.")
@@ -74,10 +74,13 @@ def _confusion(test: dict[str, Any], classes: list[str]) -> pd.DataFrame:
 
 def _confident_errors(run: Path, limit: int = 10) -> pd.DataFrame:
     try:
-        preds = pd.read_csv(run / "eval" / "predictions.csv")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        preds = pd.DataFrame(Run(run).predictions())
+    except BundleError:
         return pd.DataFrame()
-    wrong = preds[preds.get("correct", 1) == 0]
+    if preds.empty:
+        return preds
+    preds["confidence"] = pd.to_numeric(preds["confidence"], errors="coerce")
+    wrong = preds[preds["correct"] == "0"]
     return wrong.sort_values("confidence", ascending=False).head(limit)
 
 
@@ -106,7 +109,7 @@ def render_metrics(run: Path, metrics: dict[str, Any]) -> None:
     st.subheader("Suspect labels")
     suspects = pd.DataFrame(metrics.get("suspects", []))
     st.dataframe(suspects, hide_index=True) if not suspects.empty else st.caption("No suspect labels found.")
-    plots = run / "eval" / "plots"
+    plots = Run(run).plots_dir
     for name, title in _PLOTS.items():
         if (plots / f"{name}.png").is_file():
             st.subheader(title)

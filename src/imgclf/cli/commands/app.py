@@ -22,22 +22,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8501, help="port to serve on (default: 8501)")
     parser.add_argument("--address", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--headless", action="store_true", help="do not open a browser")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, uses_tensorflow=False)
 
 
-def app_command(runs: Path, *, port: int, address: str, headless: bool) -> list[str]:
-    """The ``streamlit run`` command line that serves the app."""
+def app_command(runs: Path, *, port: int, address: str, headless: bool, verbose: bool = False) -> list[str]:
+    """The ``streamlit run`` command line that serves the app (``verbose`` keeps TensorFlow's log lines)."""
     main = Path(__file__).resolve().parents[2] / "app" / "main.py"
     return [
         sys.executable, "-m", "streamlit", "run", str(main),
         "--server.port", str(port), "--server.address", address,
         "--server.headless", "true" if headless else "false", "--server.showEmailPrompt", "false",
         "--server.maxUploadSize", "500", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
-        "--", "--runs", str(runs.expanduser().resolve()),
+        "--", "--runs", str(runs.expanduser().resolve()), *(["--verbose"] if verbose else []),
     ]  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; return Streamlit's exit status."""
     print(f"imgclf app: runs from {args.runs.resolve()}; open http://{args.address}:{args.port}", flush=True)
-    return subprocess.call(app_command(args.runs, port=args.port, address=args.address, headless=args.headless))
+    command = app_command(args.runs, port=args.port, address=args.address, headless=args.headless, verbose=args.verbose)
+    return subprocess.call(command)

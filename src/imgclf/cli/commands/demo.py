@@ -41,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
     import subprocess
 
     print(f"\n4/4 Opening the app on http://127.0.0.1:{args.port} (Ctrl+C to stop)")
-    command = app_command(args.runs, port=args.port, address="127.0.0.1", headless=args.headless)
+    command = app_command(args.runs, port=args.port, address="127.0.0.1", headless=args.headless, verbose=args.verbose)
     return subprocess.call(command)

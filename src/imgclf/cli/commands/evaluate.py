@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from imgclf.evaluation import evaluate
-
 __all__ = ["add_parser", "run"]
 
 
@@ -58,6 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the summary table and where everything was written."""
+    from imgclf.evaluation import evaluate
+
     result = evaluate(
         args.run,
         data=args.data,
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     print(result.summary())
     for note in result.metrics["notes"]:
         print(f"note: {note}")
-    print(f"\nWrote {result.eval_dir} and {result.run_dir / 'calibration.json'}")
+    print(f"\nWrote {result.eval_dir} and the run's calibration")
     if result.report is not None:
         print(f"Report: {result.report}")
     return 0

@@ -1,4 +1,4 @@
-"""``imgclf predict RUN IMAGES...``: classify images with calibrated confidence and uncertainty flags."""
+"""``imgclf predict RUN SOURCES...``: classify images with calibrated confidence and uncertainty flags."""
 
 from __future__ import annotations
 
@@ -8,10 +8,6 @@ from collections import Counter
 from pathlib import Path
 
 from imgclf.cli.engine import add_engine_arguments, positive_int, ray_options
-from imgclf.engine.bundle import BundleError
-from imgclf.engine.predictor import load
-from imgclf.errors import ImgclfError
-from imgclf.evaluation.tables import OutputError, format_rows, write_rows
 
 __all__ = ["add_parser", "run"]
 
@@ -30,11 +26,21 @@ def _threshold(value: str) -> str | float:
     return number
 
 
+def _coverage(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < 1:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a coverage between 0 and 1 (exclusive); e.g. 0.9.")
+    return number
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``predict`` subcommand."""
     parser = subparsers.add_parser(
         "predict",
-        help="classify images (files or folders)",
+        help="classify images (files, folders, globs, lists, s3:// or gs:// URIs)",
         description="Classify images with the run's calibrated confidence. A prediction below the threshold is "
         "'uncertain', one unlike the training images is 'unfamiliar', an unreadable file is 'error'.",
     )
@@ -59,10 +65,53 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="confidence below which a prediction is 'uncertain': 'auto' = the one 'imgclf evaluate' chose on "
         "validation (the default when the run is calibrated), or a number such as 0.9",
     )
+    parser.add_argument(
+        "--sets",
+        type=_coverage,
+        metavar="COVERAGE",
+        help="add each image's prediction set: the classes that hold the true one with at least this probability "
+        "(e.g. 0.9; conformal, calibrated by 'imgclf evaluate')",
+    )
     parser.add_argument("--tta", action="store_true", help="average the image and its mirror image")
     parser.add_argument("--top-k", type=positive_int, default=3, help="how many classes to list per image (default: 3)")
     add_engine_arguments(parser)
     parser.set_defaults(handler=run)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that do not go together before any model is loaded."""
+    from imgclf.errors import ImgclfError
+    from imgclf.evaluation.tables import OutputError
+
+    suffix = args.output.suffix.lower() if args.output else ""
+    if args.output and suffix not in (".csv", ".parquet", ".json"):
+        raise OutputError(f"--output '{args.output}' must end in .csv, .json or .parquet (a folder), e.g. preds.csv.")
+    if args.output and not args.output.expanduser().parent.is_dir():
+        raise OutputError(f"--output '{args.output}': folder '{args.output.parent}' does not exist; create it first.")
+    if suffix in ("", ".json") and args.engine == "ray":
+        raise ImgclfError("--engine ray writes its rows to --output FILE.csv or --output FOLDER.parquet; add one.")
+    if suffix in ("", ".json") and args.resume:
+        raise ImgclfError("--resume continues a .csv file or a .parquet folder; pass one as --output.")
+
+
+def _options(args: argparse.Namespace, clf):
+    """The prediction options, after checking that the run holds the calibration they need."""
+    from imgclf.engine.run import BundleError
+    from imgclf.scale.rows import PredictOptions
+
+    if args.threshold == "auto" and clf.policy.threshold is None:
+        raise BundleError(
+            f"Run '{args.run}' has no calibrated threshold; run 'imgclf evaluate {args.run}' first "
+            "or pass --threshold 0.x."
+        )
+    if args.threshold is None and clf.policy.threshold is None:
+        print("note: this run is not calibrated; run 'imgclf evaluate' to get a threshold.", file=sys.stderr)
+    if args.sets is not None and clf.policy.conformal is None:
+        raise BundleError(
+            f"Run '{args.run}' has no prediction-set calibration; run 'imgclf evaluate {args.run}' first."
+        )
+    threshold = args.threshold if isinstance(args.threshold, float) else None
+    return PredictOptions(args.top_k, threshold, args.tta, args.batch_size, args.sets)
 
 
 def _write_file(args: argparse.Namespace, clf, sources: list[str], options) -> Counter:
@@ -72,7 +121,7 @@ def _write_file(args: argparse.Namespace, clf, sources: list[str], options) -> C
     from imgclf.scale.predict import predict_local, predict_on_ray
     from imgclf.scale.rows import open_sink
 
-    sink = open_sink(args.output, resume=args.resume)
+    sink = open_sink(args.output, resume=args.resume, sets=options.sets is not None)
     todo = [s for s in sources if s not in sink.done]
     if sink.done:
         print(
@@ -98,34 +147,12 @@ def _write_file(args: argparse.Namespace, clf, sources: list[str], options) -> C
     return counts
 
 
-def _threshold_for(args: argparse.Namespace, clf) -> float | None:
-    if args.threshold == "auto" and clf.policy.threshold is None:
-        raise BundleError(
-            f"Run '{args.run}' has no calibrated threshold; run 'imgclf evaluate {args.run}' first "
-            "or pass --threshold 0.x."
-        )
-    if args.threshold is None and clf.policy.threshold is None:
-        print("note: this run is not calibrated; run 'imgclf evaluate' to get a threshold.", file=sys.stderr)
-    return args.threshold if isinstance(args.threshold, float) else None
-
-
-def _check_flags(args: argparse.Namespace) -> None:
-    """Refuse flags that do not go together before any model is loaded."""
-    suffix = args.output.suffix.lower() if args.output else ""
-    if args.output and suffix not in (".csv", ".parquet", ".json"):
-        raise OutputError(f"--output '{args.output}' must end in .csv, .json or .parquet (a folder), e.g. preds.csv.")
-    if args.output and not args.output.expanduser().parent.is_dir():
-        raise OutputError(f"--output '{args.output}': folder '{args.output.parent}' does not exist; create it first.")
-    if suffix in ("", ".json") and args.engine == "ray":
-        raise ImgclfError("--engine ray writes its rows to --output FILE.csv or --output FOLDER.parquet; add one.")
-    if suffix in ("", ".json") and args.resume:
-        raise ImgclfError("--resume continues a .csv file or a .parquet folder; pass one as --output.")
-
-
 def run(args: argparse.Namespace) -> int:
     """Predict, then print a table or write the file; a summary of statuses goes to stderr."""
+    from imgclf.engine.predictor import load
+    from imgclf.errors import ImgclfError
+    from imgclf.evaluation.tables import format_rows, write_rows
     from imgclf.scale.predict import predict_local
-    from imgclf.scale.rows import PredictOptions
     from imgclf.scale.sources import resolve_sources
 
     _check_flags(args)
@@ -133,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     if not sources:
         raise ImgclfError(f"No image files in {', '.join(map(str, args.images))}; pass image files or folders.")
     clf = load(args.run)
-    options = PredictOptions(args.top_k, _threshold_for(args, clf), args.tta, args.batch_size)
+    options = _options(args, clf)
     if args.output and args.output.suffix.lower() != ".json":
         counts = _write_file(args, clf, sources, options)
     else:
@@ -142,7 +169,10 @@ def run(args: argparse.Namespace) -> int:
         if args.output:
             print(f"Wrote {len(rows)} predictions to {write_rows(rows, args.output)}")
         else:
-            print(format_rows(rows, COLUMNS))
+            print(format_rows(rows, COLUMNS if args.sets is None else (*COLUMNS[:-2], "set", *COLUMNS[-2:])))
         counts = Counter(str(r["status"]) for r in rows)
     print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())), file=sys.stderr)
+    if counts and counts["error"] == sum(counts.values()):
+        print("error: no image could be read; see the error column.", file=sys.stderr)
+        return 1
     return 0
