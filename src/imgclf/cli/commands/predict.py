@@ -94,19 +94,19 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise ImgclfError("--resume continues a .csv file or a .parquet folder; pass one as --output.")
 
 
-def _options(args: argparse.Namespace, clf):
-    """The prediction options, after checking that the run holds the calibration they need."""
+def _options(args: argparse.Namespace, policy):
+    """The prediction options, after checking that the run's confidence ``policy`` holds what they need."""
     from imgclf.engine.run import BundleError
     from imgclf.scale.rows import PredictOptions
 
-    if args.threshold == "auto" and clf.policy.threshold is None:
+    if args.threshold == "auto" and policy.threshold is None:
         raise BundleError(
             f"Run '{args.run}' has no calibrated threshold; run 'imgclf evaluate {args.run}' first "
             "or pass --threshold 0.x."
         )
-    if args.threshold is None and clf.policy.threshold is None:
+    if args.threshold is None and policy.threshold is None:
         print("note: this run is not calibrated; run 'imgclf evaluate' to get a threshold.", file=sys.stderr)
-    if args.sets is not None and clf.policy.conformal is None:
+    if args.sets is not None and policy.conformal is None:
         raise BundleError(
             f"Run '{args.run}' has no prediction-set calibration; run 'imgclf evaluate {args.run}' first."
         )
@@ -114,10 +114,11 @@ def _options(args: argparse.Namespace, clf):
     return PredictOptions(args.top_k, threshold, args.tta, args.batch_size, args.sets)
 
 
-def _write_file(args: argparse.Namespace, clf, sources: list[str], options) -> Counter:
+def _write_file(args: argparse.Namespace, sources: list[str], options) -> Counter:
     """Stream rows into the --output sink (CSV file or Parquet folder), skipping rows there with --resume."""
     from tqdm import tqdm
 
+    from imgclf.engine.predictor import load
     from imgclf.scale.predict import predict_local, predict_on_ray
     from imgclf.scale.rows import open_sink
 
@@ -139,7 +140,7 @@ def _write_file(args: argparse.Namespace, clf, sources: list[str], options) -> C
         if args.engine == "ray":
             predict_on_ray(args.run, todo, options, ray_options(args, args.batch_size), write)
         else:
-            predict_local(clf, todo, options, write)
+            predict_local(load(args.run), todo, options, write)
     finally:
         sink.close()
         bar.close()
@@ -149,7 +150,9 @@ def _write_file(args: argparse.Namespace, clf, sources: list[str], options) -> C
 
 def run(args: argparse.Namespace) -> int:
     """Predict, then print a table or write the file; a summary of statuses goes to stderr."""
+    from imgclf.engine.confidence import ConfidencePolicy
     from imgclf.engine.predictor import load
+    from imgclf.engine.run import Run
     from imgclf.errors import ImgclfError
     from imgclf.evaluation.tables import format_rows, write_rows
     from imgclf.scale.predict import predict_local
@@ -159,13 +162,13 @@ def run(args: argparse.Namespace) -> int:
     sources = resolve_sources(args.images)
     if not sources:
         raise ImgclfError(f"No image files in {', '.join(map(str, args.images))}; pass image files or folders.")
-    clf = load(args.run)
-    options = _options(args, clf)
+    run = Run.open(args.run)  # the Ray engine loads the model on its actors, not here
+    options = _options(args, ConfidencePolicy.from_calibration(run.calibration))
     if args.output and args.output.suffix.lower() != ".json":
-        counts = _write_file(args, clf, sources, options)
+        counts = _write_file(args, sources, options)
     else:
         rows: list[dict] = []
-        predict_local(clf, sources, options, rows.extend)
+        predict_local(load(run), sources, options, rows.extend)
         if args.output:
             print(f"Wrote {len(rows)} predictions to {write_rows(rows, args.output)}")
         else:
