@@ -139,6 +139,24 @@ def _precision_table(results: dict) -> Table:
     return Table("Precision (inference, same trained weights)", headers, tuple(rows))
 
 
+def _export_cells(r: dict) -> tuple[str, ...]:
+    if "error" in r:
+        return (r["name"], "failed: " + r["error"][:80], *[""] * 4)
+    export = _sec(r["export_s"]) if "export_s" in r else "-"
+    diff = f"{r['max_abs_diff']:.1e} / {r['top1_agreement']:.1%}" if "max_abs_diff" in r else "(reference)"
+    size = f"{r['size_bytes'] / 2**20:.1f} MiB"
+    return (r["name"], export, size, f"{r['images_per_s']:.1f}", f"{r['val_accuracy']:.3f}", diff)
+
+
+def _export_table(results: dict) -> Table:
+    r = results.get("export")
+    headers = ("runtime / format", "export time", "size", "images/s", "val acc", "max |dp| / top-1 agreement")
+    if not _ok(r):
+        return Table("Export and runtimes", headers, (("export", _why(r), *[""] * 4),))
+    title = f"Export and runtimes ({r['images']} val images, batch {r['batch_size']})"
+    return Table(title, headers, tuple(_export_cells(row) for row in r["rows"]))
+
+
 def _cache_rows(results: dict) -> list[tuple[str, str]]:
     """Bytes the first cold run added to the feature cache, per cached combination, per 1000 dataset images."""
     cold = _cold(results)
@@ -233,14 +251,48 @@ def _ray_table(results: dict) -> Table:
     return Table(title, headers, tuple(rows))
 
 
+def _serve_rows(runtime: str, r: dict) -> list[tuple[str, ...]]:
+    bare, served = r["bare"], r["serve"]
+    single = bare["single_ms"]
+    rows = [
+        (runtime, "bare forward, batch 32 (pixels pre-decoded)", f"{bare['images_per_s']:.1f}", "", "", "", ""),
+        (runtime, "bare forward, one image", "", f"{single['p50']:.1f} ms", f"{single['p95']:.1f} ms", "", ""),
+    ]
+    if not _ok(served):
+        return [*rows, (runtime, "imgclf serve", _why(served), "", "", "", "")]
+    for clients in (k for k in served if k.isdigit()):
+        c = served[clients]
+        share = f"{c['images_per_s'] / bare['images_per_s']:.2f} of bare batched"
+        latency = [f"{c['latency_ms'][q]:.1f} ms" for q in ("p50", "p95")]
+        label = f"imgclf serve, {clients} client{'s' if clients != '1' else ''}"
+        rows.append((runtime, label, f"{c['images_per_s']:.1f}", *latency, f"{c['mean_batch']:.1f}", share))
+    return rows
+
+
+def _serve_table(results: dict) -> Table:
+    section = results.get("serve")
+    headers = ("runtime", "measure", "images/s", "p50", "p95", "mean batch", "vs bare")
+    if not _ok(section):
+        return Table("Serving", headers, (("", _why(section), "", "", "", "", ""),))
+    rows = []
+    for runtime in ("keras", "onnx"):
+        r = section.get(runtime)
+        if r is not None:
+            rows += _serve_rows(runtime, r) if _ok(r) else [(runtime, _why(r), "", "", "", "", "")]
+    title = f"Serving (imgclf serve over HTTP, one image per request, {section['images']} images)"
+    return Table(title, headers, tuple(rows))
+
+
 def build_tables(results: dict) -> list[Table]:
     """Every table of the report, in order."""
     return [
         _time_table(results),
         _inference_table(results),
         _precision_table(results),
+        _export_table(results),
         _memory_table(results),
         _scale_table(results),
+        _serve_table(results),
         _ray_table(results),
     ]
 
@@ -258,6 +310,8 @@ TARGETS = (
     ("scale: peak RSS, larger / smaller generated set", "scale_ratio", "<=", 1.5, "{:.2f}x"),
     ("app: classify one upload / bare forward of one image", "app_ratio", "<=", 1.5, "{:.2f}x"),
     ("app: classify with Grad-CAM / bare forward of one image", "gradcam_ratio", "<=", 3, "{:.2f}x"),
+    ("serve, 32 clients / bare batched throughput (keras)", "serve_share", ">=", 0.8, "{:.2f}"),
+    ("serve p95 latency, 1 client / bare one-image forward p95 (keras)", "serve_latency", "<=", 1.3, "{:.2f}x"),
 )
 _COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
 
@@ -284,6 +338,8 @@ def _measures(results: dict) -> dict[str, float | None]:
     acc32, acc16 = _get(f32, "val_accuracy"), _get(bf16, "val_accuracy")
     forward = _get(inf, "forward_ms", "p50")
     train_rss = [r["peak_rss_mib"] for _, r in _training_runs(results) if _ok(r)]
+    keras_serve = results.get("serve", {}).get("keras") if _ok(results.get("serve")) else None
+    bare, served = (keras_serve or {}).get("bare"), (keras_serve or {}).get("serve")
     return {
         "accuracy": statistics.mean(r["val_accuracy"] for r in cold) if cold else None,
         "cold_ratio": _ratio(classic, cold_total),
@@ -296,6 +352,8 @@ def _measures(results: dict) -> dict[str, float | None]:
         "scale_ratio": _ratio(_get(scale.get("large"), "peak_rss_mib"), _get(scale.get("small"), "peak_rss_mib")),
         "app_ratio": _ratio(_get(app, "without_gradcam", "classify_ms"), forward),
         "gradcam_ratio": _ratio(_get(app, "with_gradcam", "classify_ms"), forward),
+        "serve_share": _ratio(_get(served, "32", "images_per_s"), _get(bare, "images_per_s")),
+        "serve_latency": _ratio(_get(served, "1", "latency_ms", "p95"), _get(bare, "single_ms", "p95")),
     }
 
 

@@ -43,6 +43,19 @@ def scale(images: int, peak: float) -> dict:
     return {"images": images, "backbone": "tinycnn", "input_size": 64, **timings, "peak_rss_mib": peak}
 
 
+def served(images_per_s: float, p95_one: float) -> dict:
+    def level(rate: float, p50: float, p95: float, batch: float) -> dict:
+        return {"requests": 96, "images_per_s": rate, "latency_ms": {"p50": p50, "p95": p95}, "mean_batch": batch}
+
+    return {
+        "ready_s": 9.0,
+        "1": level(images_per_s / 2, p95_one - 5, p95_one, 1.0),
+        "8": level(images_per_s * 0.9, 400.0, 500.0, 6.5),
+        "32": level(images_per_s, 1500.0, 1800.0, 21.0),
+        "exit_code": 0,
+    }
+
+
 @pytest.fixture()
 def results() -> dict:
     return {
@@ -72,8 +85,33 @@ def results() -> dict:
             },
             "mixed_float16": {"policy": "mixed_float16", "skipped": "no GPU visible to TensorFlow"},
         },
+        "export": {
+            "images": 153,
+            "batch_size": 32,
+            "rows": [
+                {"name": "Keras float32", "size_bytes": 95 * 2**20, "images_per_s": 20.0, "val_accuracy": 0.954},
+                {
+                    "name": "tflite int8",
+                    "export_s": 61.0,
+                    "size_bytes": 24 * 2**20,
+                    "max_abs_diff": 0.03,
+                    "top1_agreement": 0.987,
+                    "images_per_s": 35.0,
+                    "val_accuracy": 0.948,
+                },
+            ],
+        },
         "app": {"peak_rss_mib": 1500.0, "with_gradcam": app_mode(200.0), "without_gradcam": app_mode(60.0)},
         "scale": {"small": scale(1_000, 900.0), "large": scale(20_000, 950.0)},
+        "serve": {
+            "images": 398,
+            "clients": [1, 8, 32],
+            "keras": {
+                "bare": {"images_per_s": 20.0, "single_ms": {"p50": 55.0, "p95": 60.0}},
+                "serve": served(17.0, 72.0),
+            },
+            "onnx": {"skipped": "tf2onnx not installed"},
+        },
     }
 
 
@@ -95,6 +133,10 @@ def test_targets_are_judged_on_the_measured_ratios(results: dict):
     assert targets["app: classify one upload / bare forward of one image"].measured == "1.20x"
     assert targets["app: classify with Grad-CAM / bare forward of one image"].met is False  # 200 / 50 = 4
     assert targets["training peak RSS, largest run (GiB)"].measured == "2.93"
+    share = targets["serve, 32 clients / bare batched throughput (keras)"]
+    assert share.measured == "0.85" and share.met is True  # 17 / 20
+    latency = targets["serve p95 latency, 1 client / bare one-image forward p95 (keras)"]
+    assert latency.measured == "1.20x" and latency.met is True  # 72 / 60
 
 
 def test_failed_and_missing_measurements_are_reported_not_fatal(results: dict):
@@ -102,6 +144,7 @@ def test_failed_and_missing_measurements_are_reported_not_fatal(results: dict):
     broken["time"]["classic"] = {"error": "exit 1: Out of memory"}
     del broken["scale"]
     del broken["app"]
+    broken["export"]["rows"][1] = {"name": "tflite int8", "error": "The tflite export failed verification: ..."}
     found = verdicts(broken)
     assert found["classic / default total wall time, cold cache"] is None
     assert found["scale: peak RSS, larger / smaller generated set"] is None
@@ -110,7 +153,8 @@ def test_failed_and_missing_measurements_are_reported_not_fatal(results: dict):
     assert "failed: exit 1: Out of memory" in text
     assert "skipped: no GPU visible to TensorFlow" in text
     assert "not measured" in text
-    assert failures(broken) == ["time.classic"]
+    assert "failed: The tflite export failed verification" in text
+    assert failures(broken) == ["time.classic", "export.rows[1]"]
     assert failures(results) == []
 
 
@@ -134,7 +178,11 @@ def test_markdown_report_holds_machine_command_tables_and_targets(results: dict)
     assert "| default, seed 2, cold cache |" in doc
     assert "| mixed_bfloat16 | CPU | 45.0 | 0.954 | 1.50x | -0.6 points |" in doc
     assert "| feature cache resnet50-224-pool, per 1000 images | 9.0 MiB (17.4 MiB allocated on disk) |" in doc
+    assert "| Keras float32 | - | 95.0 MiB | 20.0 | 0.954 | (reference) |" in doc
+    assert "| tflite int8 | 61.0 s | 24.0 MiB | 35.0 | 0.948 | 3.0e-02 / 98.7% |" in doc
     assert "| 20,000 | tinycnn @ 64 px | 20.0 s | 40.0 s | 500 | 80.0 s | 950 MiB |" in doc
+    assert "| keras | imgclf serve, 32 clients | 17.0 | 1500.0 ms | 1800.0 ms | 21.0 | 0.85 of bare batched |" in doc
+    assert "| onnx | skipped: tf2onnx not installed |" in doc
     assert "- one note" in doc
     assert "not representative" in render_markdown({**meta, "quick": True}, tables, targets, [])
 

@@ -37,6 +37,7 @@ navigation = st.navigation(
         st.Page(PAGES / "model.py", title="Model", icon=":material/analytics:"),
         st.Page(PAGES / "dataset.py", title="Dataset", icon=":material/folder_open:"),
         st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
+        st.Page(PAGES / "review.py", title="Review", icon=":material/rule:"),
         st.Page(PAGES / "settings.py", title="Settings", icon=":material/settings:"),
     ]
 )

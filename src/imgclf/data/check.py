@@ -275,14 +275,15 @@ def check_dataset(
     min_side: int = 32,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     near_dup_distance: int = 6,
+    runs: str | Path | None = None,
 ) -> DatasetReport:
     """Check the dataset at ``data`` (any layout :func:`~imgclf.data.layout.discover` accepts).
 
     Every file is decoded once (in a thread pool) with the shared decoder. ``near_dup_distance`` is the most
     perceptual-hash bits in which a val/test image may differ from a train image to count as a near-duplicate
-    (negative disables the search).
+    (negative disables the search). Review corrections apply (``runs``: where a read-only dataset's are kept).
     """
-    layout = discover(data, split=split, seed=seed)
+    layout = discover(data, split=split, seed=seed, runs=runs)
     infos = _inspect_all((s.path for s in layout.samples), max_pixels)
     rel = partial(display_path, root=layout.root)
     counts: dict[str, dict[str, int]] = {s: dict.fromkeys(layout.classes, 0) for s in layout.splits}

@@ -99,6 +99,7 @@ def open_image(
 
     EXIF orientation is applied, animations give their first frame, 16-bit / CMYK / palette / alpha
     images become 8-bit RGB, and images over ``max_pixels`` are refused before their pixels are read.
+    Errors call the image ``name`` (default: its path, or ``<uploaded bytes>``).
     """
     name = name or _name(source)
     data = read_source(source, name=name)

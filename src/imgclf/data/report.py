@@ -128,6 +128,11 @@ class DatasetReport:
             ],
             "bad_files": sorted(self._rel(p) for p in self.bad_files),
             "ignored": [self._rel(p) for p in self.ignored],
+            "corrections": {
+                "file": None if self.layout.corrections is None else str(self.layout.corrections),
+                "relabelled": [[self._rel(p), old, new] for p, old, new in self.layout.relabelled],
+                "excluded": [self._rel(s.path) for s in self.layout.excluded],
+            },
             "notes": list(self.notes),
         }
 

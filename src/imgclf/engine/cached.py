@@ -14,6 +14,7 @@ import tensorflow as tf
 from imgclf.engine.augment import build_augmenter
 from imgclf.engine.cache import FeatureCache, cache_root, content_hash
 from imgclf.engine.features import extract_features
+from imgclf.engine.progress import ProgressEvent
 from imgclf.models.registry import BackboneSpec
 
 __all__ = ["CachedInputs", "cached_inputs", "feature_caches", "feature_forward", "pooled_from_activations", "top_model"]
@@ -80,6 +81,19 @@ def feature_forward(model: keras.Model, backbone: keras.Model, spec: BackboneSpe
     return forward
 
 
+def _warn_unwritable(caches: list[FeatureCache], ctx) -> None:
+    """Tell the user (a progress note, and the run's notes) when the feature cache could not be written."""
+    problem = next((c.problem for c in caches if c.problem), None)
+    if problem is None:
+        return
+    note = (
+        f"Feature cache '{caches[0].root}' cannot be written ({problem}); trained without it: this run's features "
+        "were computed but not kept for the next run. Free some space or set IMGCLF_CACHE_DIR to a writable folder."
+    )
+    ctx.notify(ProgressEvent("note", 0, 0, note))
+    ctx.notes.append(note)
+
+
 def feature_caches(backbone: keras.Model, ctx) -> list[FeatureCache]:
     """The caches the fast recipe fills: pooled features, and the cut activations when they fit the budget."""
     cfg = ctx.cfg
@@ -122,5 +136,6 @@ def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInput
         pooled[split] = arrays[0]
         if with_act:
             acts[split] = arrays[1]
+    _warn_unwritable(caches, ctx)
     ctx.timings["features"] = time.perf_counter() - started
     return CachedInputs(pooled, acts)

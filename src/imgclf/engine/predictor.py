@@ -18,7 +18,7 @@ from imgclf.engine.ood import KnnOOD
 from imgclf.engine.run import Run
 from imgclf.models.registry import BackboneSpec, get_backbone
 
-__all__ = ["Classifier", "ImageInput", "Prediction", "load", "to_pixels"]
+__all__ = ["Classifier", "ImageInput", "Prediction", "Request", "load", "to_pixels"]
 
 ImageInput = str | Path | bytes | np.ndarray | Image.Image
 
@@ -38,10 +38,11 @@ class Prediction:
     prediction_set: tuple[str, ...] | None = None
 
     @classmethod
-    def failed(cls, source: str, error: str, *, with_set: bool = False) -> Prediction:
-        """The prediction of an image that could not be read or decoded (status ``error``); ``with_set`` gives
-        it an empty prediction set, so that every row of a call that asked for sets has the column."""
-        return cls(source, None, 0.0, "error", error=error, prediction_set=() if with_set else None)
+    def failed(
+        cls, source: str, error: Exception | str, *, prediction_set: tuple[str, ...] | None = None
+    ) -> Prediction:
+        """The ``error`` entry for an image that could not be decoded (``prediction_set=()`` when sets were asked)."""
+        return cls(source, None, 0.0, "error", error=str(error), prediction_set=prediction_set)
 
     @property
     def index(self) -> int | None:
@@ -62,7 +63,8 @@ class Prediction:
 def to_pixels(
     image: ImageInput, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
 ) -> np.ndarray:
-    """Any supported image input to ``(size, size, 3)`` uint8 RGB through the shared decoding path."""
+    """Any supported image input to ``(size, size, 3)`` uint8 RGB through the shared decoding path (errors call
+    the image ``name``, default its path or ``<uploaded bytes>``)."""
     if isinstance(image, str | Path | bytes):
         return decode_image(image, size, max_pixels=max_pixels, name=name)
     if isinstance(image, Image.Image):
@@ -119,6 +121,11 @@ class Classifier:
         self._infer = keras.Model(model.inputs, [pool, model.output], name="infer")
         self._infer_fn = self._compile_infer(jit_compile)
 
+    @property
+    def infer_model(self) -> keras.Model:
+        """The model with two outputs, pooled features and raw probabilities (what :meth:`forward` runs)."""
+        return self._infer
+
     def _compile_infer(self, jit_compile: bool):
         import tensorflow as tf
 
@@ -135,7 +142,12 @@ class Classifier:
         if tta:
             flip_feats, flip_probs = self.forward(pixels[:, :, ::-1, :])
             feats, probs = (feats + flip_feats) / 2, (probs + flip_probs) / 2
-        ood = self.ood.score(feats) if self.ood is not None else np.full(len(pixels), np.nan)
+        return self.scores(feats, probs)
+
+    def scores(self, features: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities and OOD scores (NaN without a scorer) from a batch's pooled features and raw
+        probabilities, whichever runtime computed them."""
+        ood = self.ood.score(features) if self.ood is not None else np.full(len(probs), np.nan)
         return self.policy.calibrate(probs), ood
 
     def describe(
@@ -149,11 +161,12 @@ class Classifier:
         sets: float | None = None,
     ) -> Prediction:
         """The prediction for one image from its pooled ``features`` and raw ``probs`` (e.g. a Grad-CAM pass)."""
-        ood = self.ood.score(np.asarray(features)[None])[0] if self.ood is not None else np.nan
-        calibrated = self.policy.calibrate(np.asarray(probs)[None])[0]
-        return self._prediction(source, calibrated, ood, Request(top_k, threshold, sets))
+        calibrated, ood = self.scores(np.asarray(features)[None], np.asarray(probs)[None])
+        return self.prediction(source, calibrated[0], ood[0], Request(top_k, threshold, sets))
 
-    def _prediction(self, source: str, probs: np.ndarray, ood: float, request: Request) -> Prediction:
+    def prediction(self, source: str, probs: np.ndarray, ood: float, request: Request | None = None) -> Prediction:
+        """The prediction for one image from one row of :meth:`predict_pixels` (calibrated ``probs``, ``ood``)."""
+        request = request or Request()
         order = np.argsort(probs)[::-1][: request.top_k]
         conf = float(probs[order[0]])
         ood_score = None if np.isnan(ood) else float(ood)
@@ -223,10 +236,11 @@ class Classifier:
         if good:
             probs, ood = self.predict_pixels(np.stack([px for _, px in good]), tta=tta)
             for (j, _), p, o in zip(good, probs, ood, strict=True):
-                out[j] = self._prediction(sources[j], p, o, request)
+                out[j] = self.prediction(sources[j], p, o, request)
+        empty_set = None if request.sets is None else ()
         for j, px in enumerate(decoded):
             if isinstance(px, DecodeError):
-                out[j] = Prediction.failed(sources[j], str(px), with_set=request.sets is not None)
+                out[j] = Prediction.failed(sources[j], px, prediction_set=empty_set)
         return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 
-from imgclf.models.layers import Preprocess
+from imgclf.models.layers import preprocess_layer
 from imgclf.models.registry import BackboneSpec
 
 __all__ = [
@@ -71,9 +71,9 @@ def build_head(*, feature_dim: int, num_classes: int, units: Sequence[int], drop
 
 
 def build_classifier(spec: BackboneSpec, backbone: keras.Model, head: keras.Model, *, input_size: int) -> keras.Model:
-    """One model from raw RGB pixels in [0, 255] to class probabilities."""
+    """One model from raw RGB pixels in [0, 255] to class probabilities, made of Keras' own layers only."""
     inputs = keras.Input((input_size, input_size, 3), name="image")
-    x = Preprocess(spec.preprocess, name="preprocess")(inputs)
+    x = preprocess_layer(spec.preprocess)(inputs)
     x = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     return keras.Model(inputs, head(x), name=f"imgclf_{spec.name}")

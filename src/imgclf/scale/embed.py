@@ -29,7 +29,15 @@ from imgclf.engine.run import Run
 from imgclf.engine.trainer import Prepared, prepare
 from imgclf.models.build import backbone_of
 from imgclf.models.registry import get_backbone
-from imgclf.scale.cluster import READ_CPUS, RayOptions, actor_cpus, block_count, configure_tensorflow, ray_session
+from imgclf.scale.cluster import (
+    READ_CPUS,
+    RayOptions,
+    ScaleError,
+    actor_cpus,
+    block_count,
+    configure_tensorflow,
+    ray_session,
+)
 from imgclf.scale.predict import read_batch
 
 __all__ = ["EmbedActor", "EmbedSummary", "embed_dataset", "missing_items"]
@@ -152,15 +160,17 @@ def embed_dataset(
     options: RayOptions | None = None,
     progress: ProgressCallback | None = None,
     count: CountCallback | None = None,
+    ignore_check: bool = False,
 ) -> EmbedSummary:
     """Fill the feature cache with what ``imgclf train DATA`` (same settings) reads: every view of every image.
 
     ``engine`` is ``ray`` (a pool of actors, see :class:`EmbedActor`) or ``local`` (this process, through the
     trainer's own extraction). ``count`` is called with the number of entries each finished batch computed.
+    The dataset check refuses an unsafe dataset as ``train`` does, unless ``ignore_check``.
     """
     started = time.perf_counter()
     notify = progress or (lambda event: None)
-    prep = prepare(data, cfg, notify)
+    prep = prepare(data, cfg, notify, ignore_check=ignore_check)
     with tempfile.TemporaryDirectory(prefix="imgclf-embed-") as tmp:
         ctx = prep.context(cfg, Run(tmp), notify)
         caches = feature_caches(prep.backbone, ctx)
@@ -171,6 +181,12 @@ def embed_dataset(
         elif items:
             ctx.checkpoints.mkdir()
             cached_inputs(prep.model, prep.backbone, ctx)
+    problem = next((c.problem for c in caches if c.problem), None)
+    if problem:
+        raise ScaleError(
+            f"Feature cache '{caches[0].root}' cannot be written ({problem}); free some space or set "
+            "IMGCLF_CACHE_DIR to a writable folder, then embed again."
+        )
     names = tuple(c.name for c in caches)
     images = len(prep.data.train) + len(prep.data.val)
     seconds = time.perf_counter() - started

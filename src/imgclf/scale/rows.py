@@ -53,11 +53,9 @@ def predict_rows(clf: Classifier, items: Sequence[Fetched], options: PredictOpti
         sets=options.sets,
     )
     by_index = dict(zip(readable, predictions, strict=True))
-    rows = []
+    rows, empty_set = [], None if options.sets is None else ()
     for i, item in enumerate(items):
-        prediction = by_index.get(i) or Prediction.failed(
-            item.path, item.error or "", with_set=options.sets is not None
-        )
+        prediction = by_index.get(i) or Prediction.failed(item.path, item.error or "", prediction_set=empty_set)
         rows.append({**prediction.to_row(), "content_hash": item.digest})
     return rows
 

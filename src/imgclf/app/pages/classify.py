@@ -8,6 +8,7 @@ from imgclf.app.components.genai_panel import render_genai_panel
 from imgclf.app.components.inputs import collect_images
 from imgclf.app.components.models import IMAGENET, choose_model, current_choice, loaded_model, selected_run
 from imgclf.app.components.results import analyse, predictions_csv, render_result, summary_table
+from imgclf.app.components.review import remember_classified
 from imgclf.engine.explainer import heatmap_peak
 
 st.title("Classify")
@@ -47,6 +48,8 @@ if not images:
 
 analyses = [analyse(model, image, heatmap=show_heatmap) for image in images]
 preds = [a.prediction(model, top_k=int(top_k), threshold=threshold) for a in analyses]
+if current_choice() != IMAGENET:
+    remember_classified(images, preds)  # the Review page offers them for the dataset, uncertain ones first
 if len(preds) > 1:
     st.subheader(f"{len(preds)} images")
     st.dataframe(

@@ -1,9 +1,10 @@
-"""Model page: the evaluation report of the picked run, drawn natively (metrics, curves, matrix, errors)."""
+"""Model page: the picked run's evaluation report, drawn natively (metrics, curves, matrix, errors), and exports."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from imgclf.app.components.export_panel import render_export
 from imgclf.app.components.models import choose_model, selected_run
 from imgclf.app.components.report import load_metrics, render_history, render_metrics, render_run_facts
 from imgclf.app.components.text import md_escape
@@ -36,3 +37,4 @@ if metrics is None:
     )
 else:
     render_metrics(run, metrics)
+render_export(run)

@@ -41,6 +41,7 @@ def embed_with_bar(args: argparse.Namespace, cfg) -> None:
             options=ray_options(args, cfg.batch_size),
             progress=stages if args.engine == "local" else None,
             count=bar.update,
+            ignore_check=args.ignore_check,
         )
     finally:
         bar.close()

@@ -1,0 +1,100 @@
+"""The ``imgclf serve`` command: a real process (readiness, SIGTERM drain, access log), and its errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from imgclf.cli.main import build_parser, main
+from imgclf.serve import ServeSettings
+from serve_helpers import serve_process, wait_ready
+
+TOKEN = "t0ken-never-logged"
+
+
+def test_sigterm_drains_the_request_in_flight_then_exits_0(tiny_run: Path):
+    image = Path(json.loads((tiny_run / "splits.json").read_text())["test"][0][0])
+    args = [str(tiny_run), "--max-wait-ms", "2500", "--max-batch", "64"]  # a lone request waits 2.5 s
+    with serve_process(args, env={"IMGCLF_API_KEY": TOKEN}) as (process, url):
+        states = wait_ready(url)
+        answers: list[httpx.Response] = []
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+
+        def request() -> None:
+            files = [("files", (image.name, image.read_bytes(), "image/png"))]
+            answers.append(
+                httpx.post(f"{url}/v1/predict?api_key=query-secret", files=files, headers=headers, timeout=60)
+            )
+
+        client = threading.Thread(target=request)
+        client.start()
+        while not httpx.get(f"{url}/v1/model", headers=headers).json()["batching"]["in_flight"]:
+            time.sleep(0.05)  # until the request waits in the batcher
+        process.send_signal(signal.SIGTERM)
+        client.join(60)
+        _, stderr = process.communicate(timeout=60)
+    assert states[-1] == (200, "ready") and all(s in ((503, "loading"), (200, "ready")) for s in states)
+    assert process.returncode == 0, stderr[-2000:]
+    assert len(answers) == 1 and answers[0].status_code == 200
+    assert answers[0].json()["predictions"][0]["label"] == image.name.split("_")[0]
+    assert '"POST /v1/predict" 200' in stderr and '"GET /readyz" 200' in stderr
+    assert TOKEN not in stderr and "query-secret" not in stderr and "Traceback" not in stderr
+
+
+def test_serve_defaults_to_loopback_and_port_8000():
+    args = build_parser().parse_args(["serve", "runs/x"])
+    assert (args.host, args.port, args.runtime) == ("127.0.0.1", 8000, "keras")
+    assert ServeSettings().host == "127.0.0.1"
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_serve_on_a_bad_run_is_one_clear_line(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "nope")]) == 2
+    err = _error(capsys)
+    assert err.startswith("imgclf serve: error:") and "nope" in err and "does not exist" in err
+
+
+def test_serve_on_a_busy_port_or_missing_onnx_is_one_clear_line(tiny_run, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", str(tiny_run), "--port", str(port)]) == 2
+    err = _error(capsys)
+    assert f"Cannot listen on 127.0.0.1:{port}" in err and "choose another --port" in err
+    assert main(["serve", str(tiny_run), "--onnx", "model.onnx"]) == 2
+    assert "--onnx model.onnx is used only with --runtime onnx" in _error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--port", "70000"], "'70000' is not a port"), (["--max-batch", "0"], "'0'"), (["--threshold", "2"], "'2'")],
+)
+def test_serve_rejects_bad_options(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "runs/x", *args])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_model_that_fails_to_load_stops_the_command_with_a_clear_error(tiny_run, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run, broken)
+    (broken / "calibration.json").write_text("{not json", encoding="utf-8")  # Run.open does not read it
+    with serve_process([str(broken)]) as (process, _):
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert "imgclf serve: error: Loading the model failed:" in stderr and "calibration.json" in stderr
+    assert "Traceback" not in stderr
