@@ -1,25 +1,33 @@
-"""The imgclf app: ``streamlit run main.py -- --runs DIR`` (``imgclf app`` does this for you)."""
+"""The imgclf app: ``streamlit run main.py -- --runs DIR --data DIR...`` (``imgclf app`` does this for you)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).resolve().parent / "pages"
+from imgclf.app.components.state import keep_widget_values
+
+HERE = Path(__file__).resolve().parent
+PAGES = HERE / "pages"
 
 
-def _runs_from_argv() -> str:
+def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--runs", default="runs")
+    parser.add_argument("--data", nargs="*", default=[])
     known, _ = parser.parse_known_args(sys.argv[1:])
-    return known.runs
+    return known
 
 
-st.set_page_config(page_title="imgclf", page_icon=":material/image_search:", layout="wide")
-st.session_state.setdefault("runs_dir", _runs_from_argv())
+args = _args()
+st.set_page_config(page_title="imgclf", page_icon=HERE / "static" / "icon.png", layout="wide")
+st.session_state.setdefault("runs_dir", args.runs)
+st.session_state.setdefault("data_roots", args.data or [os.getcwd()])
+keep_widget_values()
 navigation = st.navigation(
     [
         st.Page(PAGES / "classify.py", title="Classify", icon=":material/image_search:", default=True),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,6 +36,7 @@ _COLOUR_SAMPLE = 64  # colours are counted on a 64x64 nearest-neighbour sample (
 _GRAPHIC_COLOURS = 64  # fewer distinct colours than this reads as a graphic, not a photo
 _RARE_FORMAT_SHARE = 0.05  # a format held by one image or at most this share of a class (>= 10 images) is unusual
 _IMBALANCE_WARNING = 3.0
+MAX_FILE_BYTES = 128 * 1024**2  # larger files are reported, never read: memory stays bounded (8 files at a time)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,23 +53,34 @@ class _FileInfo:
     reason: str = ""
 
 
-def _probe(data: bytes) -> tuple[str, tuple[int, int]]:
-    """The format the bytes really are, and the stored size, from the header only."""
-    with Image.open(io.BytesIO(data)) as img:
+def _probe(path: Path) -> tuple[str, tuple[int, int]]:
+    """The format the file really is, and the stored size, from the header only."""
+    with Image.open(path) as img:
         return ("JPEG" if img.format == "MPO" else str(img.format)), img.size
 
 
+def _stream_sha256(path: Path) -> tuple[int, str]:
+    """The file's size and SHA-256, read in chunks; no hash ("") for a file over :data:`MAX_FILE_BYTES`."""
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > MAX_FILE_BYTES:
+            return size, ""
+        return size, hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def _inspect(path: Path, max_pixels: int) -> _FileInfo:
-    """Read, hash and decode ``path`` once with the shared decoder."""
+    """Hash ``path`` in a stream, then decode it once with the shared decoder (never a file over the limit)."""
     try:
-        data = path.read_bytes()
+        nbytes, digest = _stream_sha256(path)
     except OSError as exc:
         return _FileInfo(path, problem="unreadable", reason=exc.strerror or str(exc))
-    if not data:
+    if not nbytes:
         return _FileInfo(path, problem="zero-byte")
-    digest = hashlib.sha256(data).hexdigest()
+    if not digest:
+        reason = f"{nbytes:,} bytes, over the limit of {MAX_FILE_BYTES:,} bytes a file"
+        return _FileInfo(path, problem="too-large", reason=reason)
     try:
-        fmt, size = _probe(data)
+        fmt, size = _probe(path)
     except Image.DecompressionBombError as exc:
         return _FileInfo(path, sha256=digest, problem="too-large", reason=str(exc))
     except UnidentifiedImageError:
@@ -77,10 +88,12 @@ def _inspect(path: Path, max_pixels: int) -> _FileInfo:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return _FileInfo(path, sha256=digest, problem="corrupt", reason=str(exc))
     try:
-        img = open_image(data, max_pixels=max_pixels, draft_size=_THUMB)
+        img = open_image(path, max_pixels=max_pixels, draft_size=_THUMB)
     except DecodeError as exc:
-        problem = "too-large" if size[0] * size[1] > max_pixels else "corrupt"
-        return _FileInfo(path, fmt, size, digest, problem=problem, reason=str(exc.__cause__ or exc))
+        if size[0] * size[1] > max_pixels:
+            reason = f"{size[0]}x{size[1]} pixels, over the limit of {max_pixels:,}; raise max_pixels if you trust it"
+            return _FileInfo(path, fmt, size, digest, problem="too-large", reason=reason)
+        return _FileInfo(path, fmt, size, digest, problem="corrupt", reason=str(exc.__cause__ or exc))
     sample = img.resize((_COLOUR_SAMPLE, _COLOUR_SAMPLE), Image.Resampling.NEAREST)
     colours = len(sample.getcolors(_COLOUR_SAMPLE**2) or ())
     return _FileInfo(path, fmt, size, digest, int(str(imagehash.phash(img)), 16), colours)
@@ -98,7 +111,7 @@ _UNUSABLE_ADVICE = {
     "zero-byte": "is empty (0 bytes); replace it with the real image or delete it",
     "not-image": "is not an image whatever its extension; move it out of the dataset",
     "corrupt": "is damaged or truncated ({reason}); re-download or re-export it, or delete it",
-    "too-large": "is {w}x{h} pixels, over the limit of {cap:,}; downscale it (or raise max_pixels if you trust it)",
+    "too-large": "is too large to use ({reason}); downscale it or remove it",
 }
 
 

@@ -16,6 +16,9 @@ from imgclf.engine.predictor import Prediction
 __all__ = ["Confusion", "RunContext", "load_run_context"]
 
 METRICS_FILE = Path("eval") / "metrics.json"
+# Shown to users (no file paths, no exception names):
+NOT_EVALUATED = "The run has not been evaluated yet, so its confusions are unknown (evaluate it on the Model page)."
+UNREADABLE = "The run's evaluation has no readable confusion matrix, so its confusions are unknown; evaluate it again."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,15 +69,15 @@ class RunContext:
 def _matrix(run: Path) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...], str]:
     path = run / METRICS_FILE
     if not path.is_file():
-        return (), (), f"The run has not been evaluated yet ('imgclf evaluate {run}' adds known confusions)."
+        return (), (), NOT_EVALUATED
     try:
         cm = read_json(path)["confusion_matrix"]
         labels = tuple(str(name) for name in cm["labels"])
         counts = tuple(tuple(int(n) for n in row) for row in cm["counts"])
-    except (BundleError, KeyError, TypeError, ValueError) as exc:
-        return (), (), f"'{path}' has no readable confusion matrix ({type(exc).__name__}); confusions are unknown."
+    except (BundleError, KeyError, TypeError, ValueError):
+        return (), (), UNREADABLE
     if len(counts) != len(labels) or any(len(row) != len(labels) for row in counts):
-        return (), (), f"The confusion matrix in '{path}' is not square; confusions are unknown."
+        return (), (), UNREADABLE
     return labels, counts, ""
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from imgclf.app.components.runfacts import load_json, load_metrics, verdict_of
+from imgclf.app.components.text import md_escape, plural
 from imgclf.engine.bundle import BundleError, validate_run
 from imgclf.engine.explainer import GradCam
 from imgclf.engine.predictor import Classifier, load
@@ -20,6 +22,7 @@ __all__ = [
     "current_choice",
     "find_runs",
     "loaded_model",
+    "render_model_summary",
     "runs_dir",
     "selected_run",
 ]
@@ -113,10 +116,42 @@ def loaded_model() -> LoadedModel | None:
     try:
         return _load(choice, _stamp(choice))
     except ImgclfError as exc:
-        st.error(f"Could not load the model: {exc}", icon=":material/error:")
         if choice == IMAGENET:
-            st.info(
-                "Set IMGCLF_WEIGHTS to the ResNet50 ImageNet weights file (offline), or train your own model: "
-                "`imgclf train DATA --out runs/NAME`, or use the Train page."
+            st.error(
+                "The pretrained ImageNet model is not available on this server: its weights could not be loaded. "
+                "Train your own model on the Train page, or ask whoever runs the app to set IMGCLF_WEIGHTS.",
+                icon=":material/error:",
             )
+        else:
+            st.error(
+                f"The model {md_escape(Path(choice).name)} could not be loaded; train it again.",
+                icon=":material/error:",
+            )
+        with st.expander("Details"):
+            st.code(str(exc), language=None)
         return None
+
+
+def render_model_summary() -> None:
+    """One line above the inputs: which classes the picked model knows and how accurate it was in evaluation."""
+    run = selected_run()
+    if run is None:
+        st.info(
+            "No trained model is selected: images are classified into the 1000 ImageNet classes by the pretrained "
+            "ResNet50. To classify your own classes, train a model on the **Train** page or run "
+            "`imgclf train DATA --out runs/NAME`; it then appears in the Model picker.",
+            icon=":material/info:",
+        )
+        return
+    classes = list((load_json(run / "labels.json") or {}).get("classes") or [])
+    metrics = load_metrics(run)
+    verdict = verdict_of(metrics) if metrics is not None else None
+    knows = f"**{md_escape(run.name)}** tells apart {plural(len(classes), 'class', 'classes')}"
+    if len(classes) <= 12:
+        knows += f": {md_escape(', '.join(classes))}"
+    if verdict is None:
+        quality = "not evaluated yet (see the Model page)"
+    else:
+        split = "test" if metrics.get("evaluated_on") == "test" else "validation"
+        quality = f"right on {verdict.accuracy:.0%} of {plural(verdict.n, split + ' image')} in evaluation"
+    st.markdown(f"{knows}; {quality}.")
