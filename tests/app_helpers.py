@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 import zipfile
 from collections.abc import Callable
@@ -58,11 +59,11 @@ def badges(at: AppTest) -> list[str]:
 
 
 def all_text(at: AppTest) -> str:
-    """Every piece of text on the page, for 'is it said' and 'is it never said' checks."""
+    """Every piece of text on the page (Markdown escapes removed), for 'is it said' and 'never said' checks."""
     parts = [t.value for t in at.text] + [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [e.value for e in at.error] + [w.value for w in at.warning] + [i.value for i in at.info]
     parts += [s.value for s in at.success] + [m.label for m in at.metric] + [s.value for s in at.subheader]
-    return "\n".join(str(p) for p in parts)
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
 
 
 def wait_for(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 150.0) -> None:

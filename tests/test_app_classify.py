@@ -96,7 +96,7 @@ def test_threshold_slider_makes_the_verdict_lead(app: AppTest) -> None:
     app.sidebar.slider(key="threshold").set_value(1.0).run()
     assert badges(app)[0] == "uncertain"
     text = all_text(app)
-    assert r"**Not sure\: maybe red**" in text and ":gray[model's guess: red]" in text
+    assert "**Not sure: maybe red**" in text and ":gray[model's guess: red]" in text
     assert "(threshold 100%)" in text, "the threshold is shown beside the score"
     app.sidebar.toggle(key="heatmap").set_value(False).run()
     assert not app.exception, app.exception
