@@ -11,7 +11,6 @@ size. Run it for 1,000 and 20,000 images to see whether memory stays flat.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from imgclf.config import load_config
     from imgclf.engine.cache import cache_root
+    from imgclf.engine.run import Run
     from imgclf.engine.trainer import train
 
     settings = {"backbone": args.backbone, "weights": args.weights, "input_size": args.size}
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         run = train(data, cfg, Path(tmp) / "run")
         seconds = time.perf_counter() - start
-        timings = json.loads((run / "meta.json").read_text(encoding="utf-8")).get("timings", {})
+        timings = Run(run).meta.get("timings", {})
         usage = dir_usage(cache_root() / "features")
     features_s = timings.get("features")
     emit(

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -60,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from imgclf.config import load_config
     from imgclf.engine.cache import cache_root
+    from imgclf.engine.run import Run
     from imgclf.engine.trainer import train
 
     cfg = load_config(overrides={**json.loads(args.overrides), "recipe": args.recipe, "seed": args.seed})
@@ -68,9 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     run = train(args.data, cfg, args.out)
     total = time.perf_counter() - start
     peak = peak_rss_mib()  # before the accuracy pass loads the model a second time
-    with (run / "history.csv").open(encoding="utf-8") as fh:
-        history = list(csv.DictReader(fh))
-    timings = json.loads((run / "meta.json").read_text(encoding="utf-8")).get("timings", {})
+    history = Run(run).history()
+    timings = Run(run).meta.get("timings", {})
     train_paths, _ = split_of_run(run, "train")
     val_paths, _ = split_of_run(run, "val")
     emit(

@@ -92,9 +92,11 @@ def decode_all(paths: Sequence[Path], size: int) -> np.ndarray:
 
 
 def split_of_run(run: Path, split: str) -> tuple[list[Path], list[str]]:
-    """Paths and labels of ``split`` as the run recorded them in ``splits.json``."""
-    rows = json.loads((Path(run) / "splits.json").read_text(encoding="utf-8"))[split]
-    return [Path(p) for p, _ in rows], [label for _, label in rows]
+    """Paths and labels of ``split`` as the run recorded them."""
+    from imgclf.engine.run import Run
+
+    rows = Run(run).splits()[split]
+    return [p for p, _ in rows], [label for _, label in rows]
 
 
 def accuracy(predicted: Sequence[str | None], truth: Sequence[str]) -> float:
@@ -116,14 +118,15 @@ def dir_usage(folder: Path) -> dict[str, int]:
 def rebuild_classifier(run: Path, policy: str) -> tuple[keras.Model, tuple[str, ...], int]:
     """The run's model rebuilt under the Keras dtype ``policy`` (e.g. ``mixed_bfloat16``) with its trained weights."""
     from imgclf.config import load_config
-    from imgclf.engine.bundle import read_json
     from imgclf.engine.predictor import load
+    from imgclf.engine.run import Run
     from imgclf.models.build import rebuild
     from imgclf.models.registry import get_backbone
 
-    trained = load(run)
-    meta = read_json(Path(run) / "meta.json")
-    cfg = load_config(overrides=meta["config"])
-    spec = get_backbone(meta["backbone"])
-    model = rebuild(trained.model, spec, policy=policy, head_units=cfg.head_units, dropout=cfg.dropout)
-    return model, trained.classes, int(meta["input_size"])
+    handle = Run.open(run)
+    trained = load(handle)
+    cfg = load_config(overrides=handle.config)
+    model = rebuild(
+        trained.model, get_backbone(handle.backbone), policy=policy, head_units=cfg.head_units, dropout=cfg.dropout
+    )
+    return model, trained.classes, handle.input_size

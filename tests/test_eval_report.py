@@ -13,6 +13,7 @@ from PIL import Image
 
 from imgclf.cli.main import main
 from imgclf.engine.confidence import ConfidencePolicy
+from imgclf.engine.run import Run
 from imgclf.evaluation import evaluate
 from imgclf.evaluation.figures import PLOT_TITLES
 from imgclf.evaluation.report import SECTIONS
@@ -63,7 +64,7 @@ def test_calibration_json_is_written_and_used_by_predictions(evaluated):
                 "ood_threshold", "ood_auroc"):  # fmt: skip
         assert data[key] is not None, key
     assert data["target_accuracy"] == 0.98
-    policy = ConfidencePolicy.load(evaluated.run_dir)
+    policy = ConfidencePolicy.from_calibration(Run(evaluated.run_dir).calibration)
     assert policy.temperature == pytest.approx(data["temperature"]) and policy.threshold == data["threshold"]
     assert evaluated.metrics["calibration"]["ece_after"] <= evaluated.metrics["calibration"]["ece_before"] + 1e-9
     assert evaluated.metrics["ood"]["auroc"] > 0.9  # colour-noise squares vs real photos

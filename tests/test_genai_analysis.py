@@ -28,7 +28,8 @@ def _run(tmp_path, metrics: object | None = None, calibrated: bool = False):
     return tmp_path
 
 
-MATRIX = {"confusion_matrix": {"labels": ["ants", "bees", "wasps"], "counts": [[9, 1, 0], [0, 8, 2], [0, 3, 7]]}}
+# The shape `imgclf evaluate` writes (tests/test_run.py checks the real output against every reader).
+MATRIX = {"classes": ["ants", "bees", "wasps"], "test": {"confusion_matrix": [[9, 1, 0], [0, 8, 2], [0, 3, 7]]}}
 
 
 def test_offline_analysis_summarises_the_classifier(tmp_path):
@@ -44,7 +45,12 @@ def test_offline_analysis_summarises_the_classifier(tmp_path):
 
 @pytest.mark.parametrize(
     ("metrics", "note"),
-    [(None, "not been evaluated yet"), ("{broken", "no readable confusion matrix"), ({"accuracy": 1}, "no readable")],
+    [
+        (None, "not been evaluated yet"),
+        ("{broken", "evaluation results are damaged"),
+        ({"accuracy": 1}, "evaluation results are damaged"),
+        ({"classes": ["ants", "bees", "wasps"], "test": {"confusion_matrix": [[1, 2]]}}, "results are damaged"),
+    ],
 )
 def test_missing_or_damaged_metrics_are_reported_not_fatal(tmp_path, metrics, note):
     ctx = load_run_context(_run(tmp_path, metrics), sample_prediction())

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from imgclf.cli.main import main
-from imgclf.engine.bundle import write_json
 from imgclf.engine.predictor import load
+from imgclf.engine.run import Run
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_threshold_auto_marks_uncertain_below_the_stored_threshold(run_copy, ima
     assert main(["predict", str(run_copy), str(images), "--threshold", "auto"]) == 2  # nothing stored yet
     confidences = sorted(p.confidence for p in load(run_copy).predict(sorted(images.rglob("[0-9]*.png"))))
     threshold = (confidences[2] + confidences[3]) / 2
-    write_json(run_copy / "calibration.json", {"temperature": 1.0, "threshold": threshold, "ood_threshold": None})
+    Run(run_copy).write_calibration({"temperature": 1.0, "threshold": threshold, "ood_threshold": None})
     try:
         out = tmp_path / "auto.csv"
         assert main(["predict", str(run_copy), str(images), "--threshold", "auto", "--output", str(out)]) == 0

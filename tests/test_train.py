@@ -13,9 +13,9 @@ import imgclf
 from conftest import COLOURS, make_dataset, write_image
 from imgclf.config import load_config
 from imgclf.data.layout import DatasetError
-from imgclf.engine.bundle import REQUIRED_FILES, BundleError, partial_dir
 from imgclf.engine.cache import cache_info
 from imgclf.engine.progress import ProgressEvent
+from imgclf.engine.run import BundleError, Run, partial_dir
 from imgclf.engine.trainer import train
 from imgclf.evaluation.inputs import labelled_split
 
@@ -23,7 +23,8 @@ TINY = {"backbone": "tinycnn", "weights": "none", "phase1_epochs": 3, "phase2_ep
 
 
 def test_bundle_holds_every_file_and_is_complete(tiny_run: Path):
-    for name in (*REQUIRED_FILES, "dataset_report.json", "splits.json", "features.npz"):
+    required = ("model.keras", "labels.json", "config.yaml", "meta.json", "history.csv")
+    for name in (*required, "dataset_report.json", "splits.json", "features.npz"):
         assert (tiny_run / name).is_file(), name
     meta = json.loads((tiny_run / "meta.json").read_text())
     assert meta["complete"] is True and meta["backbone"] == "tinycnn"
@@ -56,7 +57,7 @@ def test_splits_are_recorded_so_any_working_directory_finds_them(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     run = train("data", load_config(overrides=TINY), "run")  # relative paths, as typed on a command line
     monkeypatch.chdir(tmp_path / "data")
-    val = labelled_split(tmp_path / run, "val", ("blue", "red"))
+    val = labelled_split(Run(tmp_path / run), "val", ("blue", "red"))
     assert val and all(path.is_file() for path, _ in val)
 
 

@@ -13,10 +13,10 @@ from imgclf.config import Config, ConfigError, load_config
 from imgclf.data.check import DatasetReport, check_dataset
 from imgclf.data.decode import DecodeError, decode_image
 from imgclf.data.layout import DatasetError, discover
-from imgclf.engine.bundle import BundleError
 from imgclf.engine.explainer import explain
 from imgclf.engine.predictor import Classifier, Prediction, load
 from imgclf.engine.progress import ProgressEvent
+from imgclf.engine.run import BundleError, Run
 from imgclf.engine.trainer import train
 from imgclf.errors import ImgclfError
 from imgclf.evaluation import EvalResult, evaluate
@@ -38,6 +38,7 @@ __all__ = [
     "ImgclfError",
     "Prediction",
     "ProgressEvent",
+    "Run",
     "WeightsError",
     "__version__",
     "check_dataset",

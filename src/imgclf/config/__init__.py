@@ -1,4 +1,4 @@
-"""One source of defaults (``default.yaml``), strict overrides, and the resolved config saved per run."""
+"""One source of defaults (``default.yaml``) and strict overrides; a run saves its resolved copy."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 
 from imgclf.errors import ImgclfError
 
-__all__ = ["Config", "ConfigError", "default_config", "load_config", "save_config"]
+__all__ = ["Config", "ConfigError", "default_config", "load_config"]
 
 RECIPES = ("fast", "classic")
 AUGMENT_PRESETS = ("none", "light", "classic", "strong")
@@ -160,9 +160,3 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
 def default_config() -> Config:
     """The defaults from ``default.yaml``."""
     return load_config()
-
-
-def save_config(cfg: Config, path: str | Path, extra: Mapping[str, Any] | None = None) -> None:
-    """Write the resolved settings (plus ``extra`` facts such as library versions) as YAML."""
-    data = {**cfg.to_dict(), **({"_run": dict(extra)} if extra else {})}
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

@@ -1,23 +1,21 @@
 """How much to trust a prediction: temperature scaling, a confidence threshold and an OOD score.
 
-The values are fitted by evaluation (``imgclf evaluate``) and stored in the run's ``calibration.json``;
-every prediction path (CLI, Python, app) applies them through :class:`ConfidencePolicy`.
-``calibration.json`` holds ``temperature``, ``threshold`` (and its validation ``threshold_coverage``,
-``threshold_accuracy``, ``target_accuracy``, ``threshold_met``), ``ood_threshold`` and ``ood_auroc``.
+The values are fitted by evaluation (``imgclf evaluate``) and stored in the run's calibration
+(:attr:`imgclf.engine.run.Run.calibration`); every prediction path (CLI, Python, app) applies them through
+:class:`ConfidencePolicy`. The calibration holds ``temperature``, ``threshold`` (and its validation
+``threshold_coverage``, ``threshold_accuracy``, ``target_accuracy``, ``threshold_met``), ``ood_threshold`` and
+``ood_auroc``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from imgclf.engine.bundle import read_json
-
-__all__ = ["CALIBRATION_FILE", "ConfidencePolicy", "apply_temperature"]
-
-CALIBRATION_FILE = "calibration.json"
+__all__ = ["ConfidencePolicy", "apply_temperature"]
 
 
 def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -37,12 +35,10 @@ class ConfidencePolicy:
     ood_threshold: float | None = None
 
     @classmethod
-    def load(cls, run_dir: Path) -> ConfidencePolicy:
-        """The policy stored in ``run_dir/calibration.json``, or the neutral one when not calibrated."""
-        path = Path(run_dir) / CALIBRATION_FILE
-        if not path.is_file():
+    def from_calibration(cls, data: Mapping[str, Any] | None) -> ConfidencePolicy:
+        """The policy of a run's calibration (``Run.calibration``), or the neutral one when not calibrated."""
+        if not data:
             return cls()
-        data = read_json(path)
         return cls(
             temperature=float(data.get("temperature", 1.0)),
             threshold=data.get("threshold"),

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-__all__ = ["FEATURES_FILE", "KnnOOD"]
-
-FEATURES_FILE = "features.npz"
+__all__ = ["KnnOOD"]
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -24,15 +20,6 @@ class KnnOOD:
             raise ValueError("KnnOOD needs at least one training embedding.")
         self.bank = _normalize(train_features)
         self.k = min(k, len(self.bank))
-
-    @classmethod
-    def load(cls, run_dir: Path) -> KnnOOD | None:
-        """The scorer for a run's stored training embeddings, or ``None`` if it has none."""
-        path = Path(run_dir) / FEATURES_FILE
-        if not path.is_file():
-            return None
-        with np.load(path) as data:
-            return cls(data["features"])
 
     def score(self, features: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
         """One score per row of ``features``: 1 - cosine similarity to the k-th nearest neighbour.

@@ -21,8 +21,8 @@ from imgclf.data.pipeline import image_dataset
 from imgclf.engine.augment import build_augmenter
 from imgclf.engine.cached import CachedInputs, cached_inputs, pooled_from_activations, top_model
 from imgclf.engine.features import FeatureBatches
-from imgclf.engine.ood import FEATURES_FILE
 from imgclf.engine.progress import KerasProgress, ProgressCallback, ProgressEvent
+from imgclf.engine.run import Run
 from imgclf.models.build import feature_model, set_finetune
 from imgclf.models.registry import BackboneSpec
 
@@ -41,14 +41,14 @@ class PhaseContext:
     precision: str
     weights_id: str
     data: object  # trainer.TrainData (untyped here to avoid an import cycle)
-    partial: Path
+    partial: Run
     notify: ProgressCallback
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def checkpoints(self) -> Path:
-        return self.partial / "checkpoints"
+        return self.partial.checkpoints
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -174,7 +174,7 @@ def save_embeddings(model: keras.Model, backbone: keras.Model, cached: CachedInp
         )
         features = feature_model(model).predict(plain, verbose=0)
     labels = ctx.data.xy("train")[1]
-    np.savez_compressed(ctx.partial / FEATURES_FILE, features=np.asarray(features, np.float16), labels=labels)
+    ctx.partial.write_features(np.asarray(features, np.float16), labels)
 
 
 def run_phase1(model: keras.Model, backbone: keras.Model, head: keras.Model, ctx: PhaseContext) -> tuple[list, object]:

@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image
 
 from imgclf.data.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image
-from imgclf.engine.bundle import load_model_file, read_json, validate_run
 from imgclf.engine.confidence import ConfidencePolicy
 from imgclf.engine.ood import KnnOOD
+from imgclf.engine.run import Run
 from imgclf.models.registry import BackboneSpec, get_backbone
 
 __all__ = ["Classifier", "ImageInput", "Prediction", "load", "to_pixels"]
@@ -184,19 +184,20 @@ class Classifier:
         return out
 
 
-def load(run_dir: str | Path, *, jit_compile: bool = False) -> Classifier:
-    """Load a finished run as a :class:`Classifier` (safe mode; damaged runs are refused clearly)."""
-    run = validate_run(run_dir)
-    meta = read_json(run / "meta.json")
-    classes = read_json(run / "labels.json")["classes"]
-    model = load_model_file(run / "model.keras")
+def load(run_dir: str | Path | Run, *, jit_compile: bool = False, with_ood: bool = True) -> Classifier:
+    """Load a finished run as a :class:`Classifier` (safe mode; damaged runs are refused clearly).
+
+    ``with_ood=False`` skips the training embeddings (evaluation, which rewrites them, needs no OOD scorer).
+    """
+    run = run_dir if isinstance(run_dir, Run) else Run.open(run_dir)
+    features = run.features() if with_ood else None
     return Classifier(
-        model,
-        classes,
-        spec=get_backbone(meta["backbone"]),
-        input_size=int(meta["input_size"]),
-        policy=ConfidencePolicy.load(run),
-        ood=KnnOOD.load(run),
-        run_dir=run,
+        run.load_model(),
+        run.classes,
+        spec=get_backbone(run.backbone),
+        input_size=run.input_size,
+        policy=ConfidencePolicy.from_calibration(run.calibration),
+        ood=KnnOOD(features) if features is not None else None,
+        run_dir=run.path,
         jit_compile=jit_compile,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import platform
@@ -16,12 +15,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from imgclf.config import Config, default_config, load_config, save_config
+from imgclf.config import Config, default_config, load_config
 from imgclf.data.check import DatasetReport, check_dataset
 from imgclf.data.layout import Sample
-from imgclf.engine import phases
-from imgclf.engine.bundle import finalize_run, partial_dir, read_json, unique_run_dir, write_json
+from imgclf.engine import phases, runlock
 from imgclf.engine.progress import ProgressCallback, ProgressEvent
+from imgclf.engine.run import Run, partial_dir, unique_run_dir
 from imgclf.errors import ImgclfError
 from imgclf.models.build import build_model, precision, rebuild, resolve_precision
 from imgclf.models.registry import BackboneSpec, get_backbone
@@ -54,17 +53,11 @@ def _usable(report: DatasetReport) -> TrainData:
     return TrainData(layout.classes, by_split["train"], by_split["val"], by_split["test"])
 
 
-def _prepare(partial: Path, cfg: Config, report: DatasetReport, data: TrainData, extra: dict) -> None:
-    partial.mkdir(parents=True)
-    (partial / "checkpoints").mkdir()
-    save_config(cfg, partial / "config.yaml", extra=extra)
-    write_json(partial / "labels.json", {"classes": list(data.classes)})
-    write_json(partial / "dataset_report.json", report.to_dict())
+def _prepare(run: Run, cfg: Config, report: DatasetReport, data: TrainData, extra: dict) -> None:
     splits = {  # absolute, so evaluation finds the images from any working directory
-        name: [[os.path.abspath(s.path), s.label] for s in getattr(data, name)] for name in ("train", "val", "test")
+        name: [(os.path.abspath(s.path), s.label) for s in getattr(data, name)] for name in ("train", "val", "test")
     }
-    write_json(partial / "splits.json", splits)
-    write_json(partial / "meta.json", {**extra, "complete": False})
+    run.prepare(config=cfg.to_dict(), meta=extra, classes=data.classes, dataset_report=report.to_dict(), splits=splits)
 
 
 def _versions() -> dict[str, str]:
@@ -84,14 +77,6 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _write_history(path: Path, rows: Sequence[dict]) -> None:
-    fields = ["phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _kept_epoch(history: Sequence[dict], notes: Sequence[str]) -> str:
     """Which epoch's weights the model holds (early stopping keeps the lowest validation loss) and its accuracy."""
     phase = 1 if phases.KEPT_PHASE1 in notes or not any(r["phase"] == 2 for r in history) else 2
@@ -102,19 +87,17 @@ def _kept_epoch(history: Sequence[dict], notes: Sequence[str]) -> str:
     return f"val accuracy {best['val_accuracy']:.3f}, phase {phase} epoch {best['epoch']}"
 
 
-def _open_run(out: Path, resume: bool) -> tuple[Path, Path]:
+def _open_run(out: Path, resume: bool) -> tuple[Path, Run]:
+    """The final run folder and its locked ``.partial`` working copy (new, or the one ``resume`` continues)."""
     if resume:
         partial = partial_dir(out)
         if not partial.is_dir():
             raise ImgclfError(f"Nothing to resume: '{partial}' does not exist. Start a new run without --resume.")
-        return out, partial
+        runlock.acquire(partial)
+        return out, Run(partial)
     run_dir = unique_run_dir(out)
-    partial = partial_dir(run_dir)
-    if partial.exists():
-        raise ImgclfError(
-            f"'{partial}' holds an interrupted run; continue it with --resume, or delete that folder to start over."
-        )
-    return run_dir, partial
+    runlock.create_locked(partial_dir(run_dir))
+    return run_dir, Run(partial_dir(run_dir))
 
 
 def _build(
@@ -143,15 +126,15 @@ def _save_bundle(
     cfg, partial = ctx.cfg, ctx.partial
     if ctx.precision != "float32":  # mixed precision is a training speed-up, not a property of the model
         model = rebuild(model, ctx.spec, policy="float32", head_units=cfg.head_units, dropout=cfg.dropout)
-    model.save(partial / "model.keras")
-    _write_history(partial / "history.csv", history)
-    write_json(partial / "meta.json", meta)
+    partial.save_model(model)
+    partial.write_history(history)
+    partial.write_meta(meta)
     if run_dir.exists():
-        shutil.rmtree(partial)
         raise ImgclfError(
-            f"'{run_dir}' appeared while training; nothing was overwritten. Train again with a new --out."
+            f"'{run_dir}' appeared while training; nothing was overwritten. The finished model stays in "
+            f"'{partial.path}': rename that folder, or train again with a new --out."
         )
-    finalize_run(partial, run_dir)
+    runlock.release(partial.finalize(run_dir).path)
 
 
 def train(
@@ -170,8 +153,20 @@ def train(
     cfg = cfg or default_config()
     notify = progress or (lambda event: None)
     run_dir, partial = _open_run(Path(out), resume)
+    try:
+        return _train(data, cfg, partial, run_dir, notify, resume)
+    except BaseException:
+        if not partial.prepared:  # refused before anything was written: leave no folder behind
+            shutil.rmtree(partial.path, ignore_errors=True)
+        raise
+    finally:
+        runlock.release(partial.path)
+
+
+def _train(data: str | Path, cfg: Config, partial: Run, run_dir: Path, notify: ProgressCallback, resume: bool) -> Path:
+    """The body of :func:`train`, run while ``partial`` is locked."""
     if resume:
-        cfg = load_config(overrides=read_json(partial / "meta.json")["config"])
+        cfg = load_config(overrides=partial.config)
     notify(ProgressEvent("check", 0, 1, f"checking {data}"))
     check_started = time.perf_counter()
     report = check_dataset(data, split=cfg.split, seed=cfg.seed, min_side=cfg.min_side, max_pixels=cfg.max_pixels)

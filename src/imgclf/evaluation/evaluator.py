@@ -6,9 +6,7 @@ run's ``calibration.json``, which every prediction path applies. Everything else
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -19,10 +17,10 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from imgclf.data.layout import DatasetError
-from imgclf.engine.bundle import read_json, write_json
-from imgclf.engine.confidence import CALIBRATION_FILE, ConfidencePolicy
-from imgclf.engine.ood import FEATURES_FILE, KnnOOD
+from imgclf.engine.confidence import ConfidencePolicy
+from imgclf.engine.ood import KnnOOD
 from imgclf.engine.predictor import Classifier, load
+from imgclf.engine.run import BundleError, Run
 from imgclf.evaluation.calibration import fit_temperature, nll, reliability
 from imgclf.evaluation.evidence import Evidence, Outside
 from imgclf.evaluation.figures import draw_all
@@ -72,18 +70,17 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _refresh_features(run: Path, train: Embedded) -> str:
-    """Make ``features.npz`` hold the final model's train embeddings (fine-tuning changes the backbone)."""
-    path = run / FEATURES_FILE
-    if path.is_file():
-        with np.load(path) as stored:
-            old = stored["features"].astype(np.float32)
-        if old.shape == train.features.shape and float((_unit(old) * _unit(train.features)).sum(1).min()) > 0.999:
-            return "features.npz already held the final model's train embeddings."
-    tmp = run / f".{FEATURES_FILE}.tmp.npz"
-    np.savez_compressed(tmp, features=train.features, labels=train.labels, paths=np.asarray(train.sources))
-    os.replace(tmp, path)
-    return "features.npz was rewritten with the final model's train embeddings (used by the OOD score)."
+def _refresh_features(run: Run, train: Embedded) -> str:
+    """Make the run's embeddings those of the final model's train images (fine-tuning changes the backbone)."""
+    try:
+        old = run.features()
+    except BundleError:
+        old = None  # damaged: rewritten below
+    same_shape = old is not None and old.shape == train.features.shape
+    if same_shape and float((_unit(old) * _unit(train.features)).sum(1).min()) > 0.999:
+        return "The stored training embeddings were already the final model's."
+    run.write_features(train.features, train.labels, train.sources)
+    return "The training embeddings (used by the OOD score) were rewritten with the final model's."
 
 
 def _auroc(inside: np.ndarray, outside: np.ndarray) -> float | None:
@@ -98,11 +95,6 @@ def _outside(clf: Classifier, images: Sequence[tuple[str, np.ndarray]], bank: Kn
     pixels = np.stack([px for _, px in images])
     feats, raw = embed_pixels(clf, pixels)
     return Outside(tuple(name for name, _ in images), pixels, policy.calibrate(raw), bank.score(feats))
-
-
-def _history(run: Path) -> tuple[dict[str, str], ...]:
-    with (run / "history.csv").open(newline="", encoding="utf-8") as fh:
-        return tuple(csv.DictReader(fh))
 
 
 def _history_summary(history: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
@@ -121,7 +113,7 @@ def _history_summary(history: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
 
 def _gather(clf: Classifier, data, outside, target: float, say: Callable[[str], None]) -> tuple[Evidence, list, str]:
     """Embed every image once, fit temperature, threshold and OOD threshold on validation, rank suspects."""
-    run, classes = clf.run_dir, list(clf.classes)
+    run, classes = Run.open(clf.run_dir), list(clf.classes)
     evaluated_on, pairs = resolve_eval_data(run, data, classes)
     say(f"Embedding {len(pairs)} evaluation images ({evaluated_on}), then validation and training images...")
     test, val = embed(clf, pairs), embed(clf, labelled_split(run, "val", classes))
@@ -151,7 +143,7 @@ def _gather(clf: Classifier, data, outside, target: float, say: Callable[[str], 
         policy=policy,
         choice=choice,
         suspects=suspects,
-        history=_history(run),
+        history=tuple(run.history()),
     )
     skipped = [list(e) for e in test.errors + val.errors + train.errors]
     return evidence, [*notes, *(f"Skipped {p}: {e}" for p, e in skipped)], evaluated_on
@@ -173,7 +165,7 @@ def _ood_metrics(ev: Evidence, outside_source: str) -> dict[str, Any]:
     }
 
 
-def _metrics(run: Path, ev: Evidence, classes: list[str], evaluated_on: str, notes: list, outside) -> dict[str, Any]:
+def _metrics(run: Run, ev: Evidence, classes: list[str], evaluated_on: str, notes: list, outside) -> dict[str, Any]:
     """Everything measured, as written to ``eval/metrics.json``."""
     test = ev.test
     if evaluated_on == "val":
@@ -187,10 +179,10 @@ def _metrics(run: Path, ev: Evidence, classes: list[str], evaluated_on: str, not
     if evaluated_on not in counts:
         counts["evaluated"] = Counter(test.labels.tolist())
     return {
-        "run": str(run),
+        "run": str(run.path),
         "evaluated_on": evaluated_on,
         "notes": notes,
-        "model": {k: v for k, v in read_json(run / "meta.json").items() if k not in ("config", "versions")},
+        "model": {k: v for k, v in run.meta.items() if k not in ("config", "versions")},
         "classes": classes,
         "history": _history_summary(ev.history),
         "split_counts": {s: {classes[i]: int(n) for i, n in sorted(c.items())} for s, c in counts.items()},
@@ -220,14 +212,17 @@ def _metrics(run: Path, ev: Evidence, classes: list[str], evaluated_on: str, not
     }
 
 
-def _write_predictions(path: Path, ev: Evidence, classes: list[str]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "true", "predicted", "confidence", "correct", "status", "ood_score"])
-        for src, y, p, o in zip(ev.test.sources, ev.test.labels, ev.test_probs, ev.test_ood, strict=True):
-            conf, pred = float(p.max()), int(p.argmax())
-            status = ev.policy.status(conf, float(o))
-            writer.writerow([src, classes[y], classes[pred], f"{conf:.6f}", int(pred == y), status, f"{o:.6f}"])
+def _prediction_rows(ev: Evidence, classes: list[str]) -> list[dict[str, Any]]:
+    """One row per evaluation image: truth, prediction, calibrated confidence, status and OOD score."""
+    rows = []
+    for src, y, p, o in zip(ev.test.sources, ev.test.labels, ev.test_probs, ev.test_ood, strict=True):
+        conf, pred = float(p.max()), int(p.argmax())
+        status = ev.policy.status(conf, float(o))
+        rows.append(
+            {"path": src, "true": classes[y], "predicted": classes[pred], "confidence": f"{conf:.6f}"}
+            | {"correct": int(pred == y), "status": status, "ood_score": f"{o:.6f}"}
+        )
+    return rows
 
 
 def evaluate(
@@ -246,8 +241,9 @@ def evaluate(
     sample photos) used to measure the OOD score.
     """
     say = progress or (lambda message: None)
-    clf = load(run_dir)
-    run, classes = clf.run_dir, list(clf.classes)
+    run = Run.open(run_dir)
+    clf = load(run, with_ood=False)
+    classes = list(clf.classes)
     evidence, notes, evaluated_on = _gather(clf, data, outside, target_accuracy, say)
     calibration = {
         "temperature": evidence.policy.temperature,
@@ -257,13 +253,12 @@ def evaluate(
         "fitted_on": "val",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    write_json(run / CALIBRATION_FILE, calibration)
+    run.write_calibration(calibration)
     metrics = _metrics(run, evidence, classes, evaluated_on, notes, outside)
-    eval_dir = run / "eval"
-    eval_dir.mkdir(exist_ok=True)
+    run.eval_dir.mkdir(exist_ok=True)
     say("Drawing plots and writing the report...")
-    plots = draw_all(eval_dir / "plots", metrics, evidence)
-    _write_predictions(eval_dir / "predictions.csv", evidence, classes)
-    write_json(eval_dir / "metrics.json", metrics)
-    report = write_report(eval_dir / "report.html", metrics, plots) if html else None
-    return EvalResult(run, eval_dir, metrics, calibration, evidence.suspects, plots, report)
+    plots = draw_all(run.plots_dir, metrics, evidence)
+    run.write_predictions(_prediction_rows(evidence, classes))
+    run.write_metrics(metrics)
+    report = write_report(run.report_path, metrics, plots) if html else None
+    return EvalResult(run.path, run.eval_dir, metrics, calibration, evidence.suspects, plots, report)

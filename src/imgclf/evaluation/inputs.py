@@ -10,8 +10,8 @@ import numpy as np
 
 from imgclf.data.decode import IMAGE_EXTENSIONS, DecodeError, decode_image
 from imgclf.data.layout import SPLITS, DatasetError, discover, is_hidden
-from imgclf.engine.bundle import BundleError, read_json
 from imgclf.engine.predictor import Classifier, to_pixels
+from imgclf.engine.run import Run
 
 __all__ = [
     "Embedded",
@@ -42,17 +42,14 @@ class Embedded:
     errors: tuple[tuple[str, str], ...] = ()
 
 
-def labelled_split(run_dir: Path, split: str, classes: Sequence[str]) -> list[tuple[Path, int]]:
-    """``(path, class index)`` pairs of one split of ``splits.json`` (labels the run does not know are dropped)."""
-    path = run_dir / "splits.json"
-    if not path.is_file():
-        raise BundleError(f"Run '{run_dir}' has no splits.json; pass --data DIR to say what to evaluate on.")
+def labelled_split(run: Run, split: str, classes: Sequence[str]) -> list[tuple[Path, int]]:
+    """``(path, class index)`` pairs of one split of the run (labels the run does not know are dropped)."""
     index = {name: i for i, name in enumerate(classes)}
-    pairs = [(Path(file), index.get(label, -1)) for file, label in read_json(path).get(split, [])]
+    pairs = [(path, index.get(label, -1)) for path, label in run.splits().get(split, [])]
     return [(p, i) for p, i in pairs if i >= 0]
 
 
-def resolve_eval_data(run_dir: Path, data: str | Path | None, classes: Sequence[str]) -> tuple[str, list]:
+def resolve_eval_data(run: Run, data: str | Path | None, classes: Sequence[str]) -> tuple[str, list]:
     """The images to evaluate on and a description: a split name of the run, or a dataset folder / CSV.
 
     Default: the run's ``test`` split, or ``val`` when it has none. A folder of class folders is used whole;
@@ -60,9 +57,9 @@ def resolve_eval_data(run_dir: Path, data: str | Path | None, classes: Sequence[
     """
     if data is None or str(data) in SPLITS:
         name = str(data) if data is not None else "test"
-        pairs = labelled_split(run_dir, name, classes)
+        pairs = labelled_split(run, name, classes)
         if not pairs and data is None:
-            name, pairs = "val", labelled_split(run_dir, "val", classes)
+            name, pairs = "val", labelled_split(run, "val", classes)
         return name, pairs
     layout = discover(data)
     samples = list(layout.samples) if layout.kind == "class-folders" else layout.split("test") or layout.split("val")

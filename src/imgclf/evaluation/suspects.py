@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from imgclf.data.layout import discover
 from imgclf.engine.ood import KnnOOD
 from imgclf.engine.predictor import load
+from imgclf.engine.run import Run
 from imgclf.errors import ImgclfError
 from imgclf.evaluation.inputs import embed, labelled_split
 
@@ -126,7 +127,7 @@ def rank_run_suspects(run_dir: str | Path, *, data: str | Path | None = None, to
     clf = load(run_dir)
     if data is None:
         classes = list(clf.classes)
-        pairs = labelled_split(clf.run_dir, "train", classes)
+        pairs = labelled_split(Run.open(clf.run_dir), "train", classes)
     else:
         layout = discover(data)
         classes = list(layout.classes)

@@ -1,8 +1,8 @@
 """What a run knows about its classes: names, calibration, and the confusions seen in evaluation.
 
-Reads ``RUN/labels.json``, ``RUN/calibration.json`` and ``RUN/eval/metrics.json`` (its
-``confusion_matrix`` entry: ``{"labels": [...], "counts": [[...]]}``, rows = true class). Every part is
-optional: a run without evaluation, or no run at all, gives a context that says so.
+Reads the run's classes, calibration and evaluation confusion matrix (rows = true class) through
+:class:`imgclf.engine.run.Run`. Every part is optional: a run without evaluation, or no run at all, gives a
+context that says so.
 """
 
 from __future__ import annotations
@@ -10,15 +10,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from imgclf.engine.bundle import BundleError, read_json
 from imgclf.engine.predictor import Prediction
+from imgclf.engine.run import BundleError, Run
 
 __all__ = ["Confusion", "RunContext", "load_run_context"]
-
-METRICS_FILE = Path("eval") / "metrics.json"
-# Shown to users (no file paths, no exception names):
-NOT_EVALUATED = "The run has not been evaluated yet, so its confusions are unknown (evaluate it on the Model page)."
-UNREADABLE = "The run's evaluation has no readable confusion matrix, so its confusions are unknown; evaluate it again."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,31 +61,26 @@ class RunContext:
         return found[:top]
 
 
-def _matrix(run: Path) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...], str]:
-    path = run / METRICS_FILE
-    if not path.is_file():
-        return (), (), NOT_EVALUATED
+def _matrix(run: Run) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...], str]:
     try:
-        cm = read_json(path)["confusion_matrix"]
-        labels = tuple(str(name) for name in cm["labels"])
-        counts = tuple(tuple(int(n) for n in row) for row in cm["counts"])
-    except (BundleError, KeyError, TypeError, ValueError):
-        return (), (), UNREADABLE
-    if len(counts) != len(labels) or any(len(row) != len(labels) for row in counts):
-        return (), (), UNREADABLE
-    return labels, counts, ""
+        found = run.confusion()
+    except BundleError:
+        return (), (), "The run's evaluation results are damaged; evaluate the run again to see known confusions."
+    if found is None:
+        return (), (), "The run has not been evaluated yet; evaluating it adds known confusions."
+    labels, counts = found
+    return labels, tuple(tuple(int(n) for n in row) for row in counts), ""
 
 
 def load_run_context(run_dir: Path | None, prediction: Prediction) -> RunContext:
     """The context of ``run_dir``; without a run, the class names come from the prediction."""
     fallback = tuple(name for name, _ in prediction.top_k)
     if run_dir is None:
-        return RunContext(classes=fallback, note="No run folder was given, so confusions are unknown.")
-    run = Path(run_dir)
+        return RunContext(classes=fallback, note="No trained run was given, so confusions are unknown.")
+    run = Run(run_dir)
     try:
-        classes = tuple(read_json(run / "labels.json")["classes"])
-    except (BundleError, KeyError, TypeError):
-        classes = fallback
+        classes, calibrated = run.classes, run.calibration is not None
+    except BundleError:
+        classes, calibrated = fallback, False
     labels, counts, note = _matrix(run)
-    calibrated = (run / "calibration.json").is_file()
     return RunContext(classes=classes, calibrated=calibrated, matrix_labels=labels, counts=counts, note=note)

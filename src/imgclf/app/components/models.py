@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from imgclf.app.components.runfacts import load_json, load_metrics, verdict_of
+from imgclf.app.components.runfacts import load_metrics, verdict_of
 from imgclf.app.components.text import md_escape, plural
-from imgclf.engine.bundle import BundleError, validate_run
 from imgclf.engine.explainer import GradCam
 from imgclf.engine.predictor import Classifier, load
+from imgclf.engine.run import BundleError, Run, scan_runs
 from imgclf.errors import ImgclfError
 
 __all__ = [
@@ -46,17 +46,17 @@ def runs_dir() -> Path:
     return Path(st.session_state.get("runs_dir", "runs")).expanduser()
 
 
-def find_runs(folder: Path) -> list[Path]:
-    """Complete runs directly under ``folder``, newest first (``*.partial`` and damaged folders are skipped)."""
-    if not folder.is_dir():
-        return []
-    runs = []
-    for child in folder.iterdir():
-        try:
-            runs.append(validate_run(child))
-        except (BundleError, OSError):
-            continue
-    return sorted(runs, key=lambda p: (p / "meta.json").stat().st_mtime, reverse=True)
+def find_runs(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Complete runs directly under ``folder``, newest first, and ``(name, problem)`` of each damaged one."""
+    good: list[Run] = []
+    damaged: list[tuple[str, str]] = []
+    for path, run, problem in scan_runs(folder):
+        if run is not None:
+            good.append(run)
+        else:
+            damaged.append((path.name, (problem or "damaged").replace(str(path), path.name)))  # no server paths
+    good.sort(key=lambda run: run.stamp(), reverse=True)
+    return [run.path for run in good], damaged
 
 
 def _remember_choice() -> None:
@@ -68,7 +68,10 @@ def choose_model() -> None:
 
     The choice is kept under its own key, so it survives visits to pages without the picker.
     """
-    options = [str(p) for p in find_runs(runs_dir())] + [IMAGENET]
+    runs, damaged = find_runs(runs_dir())
+    options = [str(p) for p in runs] + [IMAGENET]
+    for name, problem in damaged:
+        st.sidebar.warning(f"Run {name} cannot be used: {problem}", icon=":material/warning:")
     if st.session_state.get(_CHOICE_KEY) not in options:
         st.session_state[_CHOICE_KEY] = options[0]
     st.session_state[_PICKER_KEY] = st.session_state[_CHOICE_KEY]
@@ -78,7 +81,7 @@ def choose_model() -> None:
         key=_PICKER_KEY,
         on_change=_remember_choice,
         format_func=lambda o: "ImageNet ResNet50 (pretrained, 1000 classes)" if o == IMAGENET else Path(o).name,
-        help=f"Runs found in {runs_dir()}; train one on the Train page.",
+        help="The runs this app serves, newest first; train one on the Train page.",
     )
 
 
@@ -97,8 +100,7 @@ def _stamp(choice: str) -> float:
     """Changes when the run's model or calibration changes, so a re-evaluated run is reloaded."""
     if choice == IMAGENET:
         return 0.0
-    files = [Path(choice) / name for name in ("model.keras", "calibration.json", "features.npz")]
-    return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
+    return Run(choice).stamp()
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)
@@ -123,10 +125,8 @@ def loaded_model() -> LoadedModel | None:
                 icon=":material/error:",
             )
         else:
-            st.error(
-                f"The model {md_escape(Path(choice).name)} could not be loaded; train it again.",
-                icon=":material/error:",
-            )
+            name = md_escape(Path(choice).name)
+            st.error(f"The model {name} could not be loaded; train it again.", icon=":material/error:")
         with st.expander("Details"):
             st.code(str(exc), language=None)
         return None
@@ -143,7 +143,10 @@ def render_model_summary() -> None:
             icon=":material/info:",
         )
         return
-    classes = list((load_json(run / "labels.json") or {}).get("classes") or [])
+    try:
+        classes = list(Run(run).classes)
+    except BundleError:
+        return  # the picker already says what is wrong with it
     metrics = load_metrics(run)
     verdict = verdict_of(metrics) if metrics is not None else None
     knows = f"**{md_escape(run.name)}** tells apart {plural(len(classes), 'class', 'classes')}"

@@ -14,9 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from imgclf.app.components.charts import bar_chart, line_chart
-from imgclf.app.components.runfacts import load_history, load_json, load_predictions, verdict_of
+from imgclf.app.components.runfacts import load_history, load_predictions, read_run, verdict_of
 from imgclf.app.components.text import md_escape, plural
 from imgclf.data.decode import DecodeError, open_image
+from imgclf.engine.run import Run
 
 __all__ = ["render_confusion", "render_metrics", "render_training", "render_verdict"]
 
@@ -150,7 +151,7 @@ def render_metrics(run: Path, metrics: dict[str, Any]) -> None:
     render_confusion(run, metrics)
     _errors(run)
     _suspects(metrics)
-    plots = run / "eval" / "plots"
+    plots = Run(run).plots_dir
     for name, title in _PLOTS.items():
         if (plots / f"{name}.png").is_file():
             st.subheader(title)
@@ -159,7 +160,7 @@ def render_metrics(run: Path, metrics: dict[str, Any]) -> None:
 
 def render_training(run: Path) -> None:
     """How the run was trained: backbone, input size, weights, the curves and the class distribution."""
-    meta = load_json(run / "meta.json") or {}
+    meta = read_run(run, lambda r: r.meta, {})
     cols = st.columns(3)
     cols[0].metric("Backbone", str(meta.get("backbone", "?")))
     cols[1].metric("Input size", str(meta.get("input_size", "?")))
@@ -174,7 +175,7 @@ def render_training(run: Path) -> None:
             line_chart(history, ("loss", "val_loss"), y_label="loss")
         with right:
             line_chart(history, ("accuracy", "val_accuracy"), y_label="accuracy")
-    counts = (load_json(run / "dataset_report.json") or {}).get("counts")
+    counts = read_run(run, lambda r: r.dataset_report, {}).get("counts")
     if counts:
         st.markdown("**Images per class and split**")
         bar_chart(pd.DataFrame(counts).fillna(0))

@@ -1,23 +1,27 @@
-"""What the app needs to know about a run, read from its folder: metrics, history, chance level, a verdict."""
+"""What the app needs to know about a run (read through :class:`~imgclf.engine.run.Run`): metrics, history,
+chance level, and a verdict in plain words."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+
+from imgclf.engine.run import BundleError, Run
+
+T = TypeVar("T")
 
 __all__ = [
     "Verdict",
     "chance_level",
     "load_history",
-    "load_json",
     "load_metrics",
     "load_predictions",
+    "read_run",
     "trained_accuracy",
     "verdict_of",
     "wilson_interval",
@@ -26,30 +30,33 @@ __all__ = [
 NEAR_CHANCE_SHARE = 0.25  # below chance + a quarter of the way to 100 %, a model has learned little
 
 
-def load_json(path: Path) -> Any | None:
-    """The JSON file at ``path``, or ``None`` when it is missing or damaged."""
+def read_run(run: Path, read: Callable[[Run], T], default: T) -> T:
+    """``read(Run(run))``, or ``default`` when that part of the run is missing or damaged."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+        found = read(Run(run))
+    except BundleError:
+        return default
+    return default if found is None else found
 
 
 def load_metrics(run: Path) -> dict[str, Any] | None:
     """What ``imgclf evaluate`` measured, or ``None`` when the run was not evaluated (or the file is damaged)."""
-    metrics = load_json(run / "eval" / "metrics.json")
-    return metrics if isinstance(metrics, dict) else None
+    return read_run(run, lambda r: r.metrics, None)
 
 
-def _csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        return pd.DataFrame()
+def _frame(rows: list[dict[str, str]]) -> pd.DataFrame:
+    """CSV rows as a frame, numbers as numbers (text columns stay text)."""
+    frame = pd.DataFrame(rows)
+    for column in frame:
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        if converted.notna().any() or frame[column].eq("").all():
+            frame[column] = converted
+    return frame
 
 
 def load_history(run: Path) -> pd.DataFrame:
     """Loss and accuracy per epoch, both phases in a row (empty when not recorded)."""
-    history = _csv(run / "history.csv")
+    history = _frame(read_run(run, Run.history, []))
     if not history.empty:
         history.index = pd.RangeIndex(1, len(history) + 1, name="epoch")
     return history
@@ -57,7 +64,7 @@ def load_history(run: Path) -> pd.DataFrame:
 
 def load_predictions(run: Path) -> pd.DataFrame:
     """One row per evaluated image: path, true, predicted, confidence, correct, status, ood_score."""
-    return _csv(run / "eval" / "predictions.csv")
+    return _frame(read_run(run, Run.predictions, []))
 
 
 def trained_accuracy(history: pd.DataFrame) -> float | None:

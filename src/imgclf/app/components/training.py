@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imgclf.engine.bundle import partial_dir
+from imgclf.engine.run import partial_dir
 
 __all__ = [
     "STAGES",

@@ -15,7 +15,7 @@ import streamlit as st
 from imgclf.app.components.charts import line_chart
 from imgclf.app.components.datasets import choose_dataset
 from imgclf.app.components.models import runs_dir
-from imgclf.app.components.runfacts import Verdict, chance_level, load_history, load_json, trained_accuracy
+from imgclf.app.components.runfacts import Verdict, chance_level, load_history, read_run, trained_accuracy
 from imgclf.app.components.state import initial
 from imgclf.app.components.text import md_escape
 from imgclf.app.components.training import (
@@ -28,7 +28,7 @@ from imgclf.app.components.training import (
     safe_run_name,
     start_training,
 )
-from imgclf.engine.bundle import partial_dir, unique_run_dir
+from imgclf.engine.run import partial_dir, unique_run_dir
 from imgclf.errors import ImgclfError
 from imgclf.models.registry import list_backbones
 
@@ -132,7 +132,7 @@ def _live(job: TrainingJob) -> None:
 
 def _judge(run: Path, pretrained: bool) -> None:
     """Done, or a plain warning when the run is near chance; a note when it started from random weights."""
-    counts = (load_json(run / "dataset_report.json") or {}).get("counts") or {}
+    counts = read_run(run, lambda r: r.dataset_report, {}).get("counts") or {}
     val = {k: int(v) for k, v in (counts.get("val") or counts.get("train") or {}).items()}
     accuracy = trained_accuracy(load_history(run))
     name = md_escape(run.name)

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     print(result.summary())
     for note in result.metrics["notes"]:
         print(f"note: {note}")
-    print(f"\nWrote {result.eval_dir} and {result.run_dir / 'calibration.json'}")
+    print(f"\nWrote {result.eval_dir} and the run's calibration")
     if result.report is not None:
         print(f"Report: {result.report}")
     return 0

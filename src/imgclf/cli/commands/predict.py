@@ -7,8 +7,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from imgclf.engine.bundle import BundleError
 from imgclf.engine.predictor import load
+from imgclf.engine.run import BundleError
 from imgclf.errors import ImgclfError
 from imgclf.evaluation.inputs import image_files
 from imgclf.evaluation.tables import check_output, format_rows, write_rows
@@ -83,4 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_rows(rows, COLUMNS))
     counts = Counter(p.status for p in predictions)
     print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())), file=sys.stderr)
+    if counts["error"] == len(predictions):
+        print("error: no image could be read; see the error column.", file=sys.stderr)
+        return 1
     return 0
