@@ -9,8 +9,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from imgclf.app.components.state import keep_widget_values
-
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "pages"
 
@@ -27,7 +25,6 @@ args = _args()
 st.set_page_config(page_title="imgclf", page_icon=HERE / "static" / "icon.png", layout="wide")
 st.session_state.setdefault("runs_dir", args.runs)
 st.session_state.setdefault("data_roots", args.data or [os.getcwd()])
-keep_widget_values()
 navigation = st.navigation(
     [
         st.Page(PAGES / "classify.py", title="Classify", icon=":material/image_search:", default=True),

@@ -15,7 +15,7 @@ import streamlit as st
 
 from imgclf.app.components.archive import ArchiveError, UploadedZip
 from imgclf.app.components.charts import bar_chart
-from imgclf.app.components.state import initial
+from imgclf.app.components.state import SESSION, initial
 from imgclf.app.components.text import md_escape, plural
 from imgclf.data.check import DatasetReport
 from imgclf.data.decode import DecodeError, open_image
@@ -74,7 +74,8 @@ def inside_data_roots(text: str, roots: list[Path]) -> Path:
 def _from_folder(key: str) -> Path | None:
     roots = data_roots()
     text = st.text_input(
-        "Dataset folder", key=initial(f"{key}-folder", ""), placeholder="e.g. flowers, or a full path",
+        "Dataset folder", key=initial(f"{key}-folder", ""), persist_state=SESSION,
+        placeholder="e.g. flowers, or a full path",
         help="A folder of class folders on the server, inside: " + ", ".join(str(r) for r in roots),
     )  # fmt: skip
     if not text.strip():
@@ -119,7 +120,7 @@ def choose_dataset(key: str) -> Path | None:
     """The shipped sample, a folder typed in (inside the data roots) or an uploaded zip; ``None`` until valid."""
     sample = _sample()
     modes = DATASET_MODES if sample is not None else DATASET_MODES[1:]
-    mode = st.radio("Dataset", modes, horizontal=True, key=initial(f"{key}-mode", modes[0]))
+    mode = st.radio("Dataset", modes, horizontal=True, key=initial(f"{key}-mode", modes[0]), persist_state=SESSION)
     if mode == ZIP:
         return _from_zip(key)
     if mode == FOLDER:

@@ -21,7 +21,7 @@ from imgclf.app.components.results import (
     status_counts,
     summary_table,
 )
-from imgclf.app.components.state import initial
+from imgclf.app.components.state import SESSION, initial
 from imgclf.app.components.text import md_escape
 from imgclf.engine.explainer import heatmap_peak
 
@@ -38,9 +38,19 @@ def _sidebar(classes: int, stored: float | None) -> tuple[float, int, bool, floa
             "Confidence threshold", 0.0, 1.0, float(stored) if stored is not None else 0.5, 0.01, key="threshold",
             help="Predictions below it are flagged 'uncertain'. The default is the run's calibrated threshold.",
         )  # fmt: skip
-        top_k = st.number_input("Classes shown", 1, min(10, classes), key=initial("top_k", min(3, classes)))
-        heatmap = st.toggle("Grad-CAM heat map", key=initial("heatmap", True))
-        opacity = st.slider("Heat map opacity", 0.0, 1.0, step=0.05, key=initial("opacity", 0.45), disabled=not heatmap)
+        top_k = st.number_input(
+            "Classes shown", 1, min(10, classes), key=initial("top_k", min(3, classes)), persist_state=SESSION
+        )
+        heatmap = st.toggle("Grad-CAM heat map", key=initial("heatmap", True), persist_state=SESSION)
+        opacity = st.slider(
+            "Heat map opacity",
+            0.0,
+            1.0,
+            step=0.05,
+            key=initial("opacity", 0.45),
+            disabled=not heatmap,
+            persist_state=SESSION,
+        )
     return threshold, int(min(top_k, classes)), heatmap, opacity
 
 
@@ -68,7 +78,7 @@ if clear.button("Remove all", icon=":material/delete:", key="remove_all"):
     st.rerun()
 wanted = st.segmented_control(
     "Show", ["all", *STATUS_NAMES], format_func=lambda s: "all" if s == "all" else STATUS_NAMES[s],
-    key=initial("status_filter", "all"),
+    key=initial("status_filter", "all"), persist_state=SESSION,
 )  # fmt: skip
 picked = [i for i, p in enumerate(preds) if wanted in (None, "all") or p.status == wanted]
 columns = st.columns(COLUMNS)

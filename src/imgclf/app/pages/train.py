@@ -16,7 +16,7 @@ from imgclf.app.components.charts import line_chart
 from imgclf.app.components.datasets import choose_dataset
 from imgclf.app.components.models import runs_dir
 from imgclf.app.components.runfacts import Verdict, chance_level, load_history, read_run, trained_accuracy
-from imgclf.app.components.state import initial
+from imgclf.app.components.state import SESSION, initial
 from imgclf.app.components.text import md_escape
 from imgclf.app.components.training import (
     STAGES,
@@ -69,21 +69,25 @@ def _form(running: bool, shown: Path | None) -> TrainingRequest | None:
         initial(key, value)
     left, right = st.columns(2)
     backbone = left.selectbox(
-        "Backbone", names, key=initial("backbone", names[0]), on_change=_backbone_changed,
+        "Backbone", names, key=initial("backbone", names[0]), on_change=_backbone_changed, persist_state=SESSION,
         help="resnet50 is the default; tinycnn a toy.",
     )  # fmt: skip
     recipe = right.selectbox(
-        "Recipe", ["fast", "classic"], key=initial("recipe", "fast"), help="fast: cached features."
+        "Recipe",
+        ["fast", "classic"],
+        key=initial("recipe", "fast"),
+        persist_state=SESSION,
+        help="fast: cached features.",
     )
-    p1 = left.number_input("Phase 1 epochs (head)", 1, 500, key="p1")
-    p2 = right.number_input("Phase 2 epochs (fine-tune)", 0, 100, key="p2")
-    pretrained = st.checkbox("Start from ImageNet weights", key="pretrained")
+    p1 = left.number_input("Phase 1 epochs (head)", 1, 500, key="p1", persist_state=SESSION)
+    p2 = right.number_input("Phase 2 epochs (fine-tune)", 0, 100, key="p2", persist_state=SESSION)
+    pretrained = st.checkbox("Start from ImageNet weights", key="pretrained", persist_state=SESSION)
     if not pretrained:
         st.caption(
             ":orange[Without ImageNet weights the model starts from random weights: expect low accuracy unless "
             "you have many thousands of images.]"
         )
-    name = safe_run_name(st.text_input("Run name", key=initial("run_name", "my-model")))
+    name = safe_run_name(st.text_input("Run name", key=initial("run_name", "my-model"), persist_state=SESSION))
     out = unique_run_dir(runs_dir() / name)
     taken = f" ('{md_escape(name)}' is taken)" if out.name != name else ""
     st.caption(f"The run will be saved as **{md_escape(out.name)}**{taken} and appear in the Model picker.")
