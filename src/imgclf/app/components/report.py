@@ -14,12 +14,20 @@ import pandas as pd
 import streamlit as st
 
 from imgclf.app.components.charts import bar_chart, line_chart
-from imgclf.app.components.runfacts import load_history, load_predictions, read_run, verdict_of
+from imgclf.app.components.runfacts import (
+    Verdict,
+    chance_level,
+    load_history,
+    load_predictions,
+    read_run,
+    trained_accuracy,
+    verdict_of,
+)
 from imgclf.app.components.text import md_escape, plural
 from imgclf.data.decode import DecodeError, open_image
 from imgclf.engine.run import Run
 
-__all__ = ["render_confusion", "render_metrics", "render_training", "render_verdict"]
+__all__ = ["render_confusion", "render_metrics", "render_training", "render_training_verdict", "render_verdict"]
 
 _PLOTS = {
     "reliability": "Is the confidence honest? (reliability)",
@@ -179,3 +187,33 @@ def render_training(run: Path) -> None:
     if counts:
         st.markdown("**Images per class and split**")
         bar_chart(pd.DataFrame(counts).fillna(0))
+
+
+def render_training_verdict(run: Path, *, pretrained: bool) -> None:
+    """After training: Done, or a plain warning when the run is near chance; a note when it started from scratch."""
+    counts = read_run(run, lambda r: r.dataset_report, {}).get("counts") or {}
+    val = {k: int(v) for k, v in (counts.get("val") or counts.get("train") or {}).items()}
+    accuracy = trained_accuracy(load_history(run))
+    name = md_escape(run.name)
+    if accuracy is None or not val:
+        st.success(f"Done: {name} is selected in the Model picker.", icon=":material/check_circle:")
+    else:
+        verdict = Verdict(accuracy, sum(val.values()), chance_level(val), len(val))
+        said = f"{name} is right on {accuracy:.0%} of its validation images"
+        if verdict.near_chance:
+            st.warning(
+                f"Finished, but {said}: about chance. {md_escape(verdict.chance_sentence())} It has not learned to "
+                "tell the classes apart; do not trust its answers.",
+                icon=":material/warning:",
+            )
+        else:
+            st.success(
+                f"Done: {said} (chance: {verdict.chance:.0%}). It is selected in the Model picker.",
+                icon=":material/check_circle:",
+            )
+    if not pretrained:
+        st.warning(
+            "It was trained from random weights, without ImageNet pretraining: expect it to do worse on new photos "
+            "than a pretrained model.",
+            icon=":material/info:",
+        )

@@ -15,7 +15,7 @@ import streamlit as st
 from imgclf.app.components.charts import line_chart
 from imgclf.app.components.datasets import choose_dataset
 from imgclf.app.components.models import runs_dir
-from imgclf.app.components.runfacts import Verdict, chance_level, load_history, read_run, trained_accuracy
+from imgclf.app.components.report import render_training_verdict
 from imgclf.app.components.state import SESSION, initial
 from imgclf.app.components.text import md_escape
 from imgclf.app.components.training import (
@@ -134,32 +134,6 @@ def _live(job: TrainingJob) -> None:
     st.rerun()  # finished: refresh the whole page once (the model picker lists the new run)
 
 
-def _judge(run: Path, pretrained: bool) -> None:
-    """Done, or a plain warning when the run is near chance; a note when it started from random weights."""
-    counts = read_run(run, lambda r: r.dataset_report, {}).get("counts") or {}
-    val = {k: int(v) for k, v in (counts.get("val") or counts.get("train") or {}).items()}
-    accuracy = trained_accuracy(load_history(run))
-    name = md_escape(run.name)
-    if accuracy is None or not val:
-        st.success(f"Done: {name} is selected in the Model picker.", icon=":material/check_circle:")
-    else:
-        verdict = Verdict(accuracy, sum(val.values()), chance_level(val), len(val))
-        said = f"{name} is right on {accuracy:.0%} of its validation images"
-        if verdict.near_chance:
-            st.warning(
-                f"Finished, but {said}: about chance. {verdict.chance_sentence()} It has not learned to tell the "
-                "classes apart; do not trust its answers.",
-                icon=":material/warning:",
-            )
-        else:
-            st.success(
-                f"Done: {said} (chance: {verdict.chance:.0%}). It is selected in the Model picker.",
-                icon=":material/check_circle:",
-            )
-    if not pretrained:
-        st.warning("It was trained from random weights, without ImageNet pretraining.", icon=":material/info:")
-
-
 def _finished(job: TrainingJob) -> None:
     st.subheader(f"Training {md_escape(job.request.out.name)}")
     _progress(job)
@@ -182,7 +156,7 @@ def _finished(job: TrainingJob) -> None:
     if st.session_state.get(PICKED_KEY) != job.folder:  # select the new run once, then respect the user's choice
         st.session_state[PICKED_KEY] = job.folder
         st.session_state["model_choice"] = str(run)
-    _judge(run, job.request.pretrained)
+    render_training_verdict(run, pretrained=job.request.pretrained)
     if st.button("Evaluate it now", key="evaluate_new"):
         import imgclf
 
