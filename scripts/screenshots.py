@@ -2,11 +2,14 @@
 
 Starts ``imgclf app`` headless, drives Debian's Chromium (``/usr/bin/chromium``) with Playwright and writes
 ``docs/screenshots/{classify,model,dataset,train}.png``. Use a runs folder whose newest run is evaluated.
+Fails when the app's log shows a traceback anywhere along the way.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import tempfile
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
@@ -27,8 +30,9 @@ def _classify(page: Page, url: str, out: Path) -> None:
     samples = sorted((sample_dataset() / "test").glob("*/*.jpg"))
     picks = [p for p in samples if p.parent.name == "bees"][:1] + [p for p in samples if p.parent.name == "ants"][:1]
     page.locator("input[type=file]").first.set_input_files([str(p) for p in picks])
-    page.locator('[data-testid="stMetric"]').nth(len(picks) - 1).wait_for(timeout=TIMEOUT_MS)
-    page.locator('[data-testid="stImage"] img').nth(len(picks) - 1).wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text(f"{len(picks)} images:").wait_for(timeout=TIMEOUT_MS)
+    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=TIMEOUT_MS)
+    page.locator('[data-testid="stImage"] img').nth(len(picks)).wait_for(timeout=TIMEOUT_MS)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(out / "classify.png"), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
@@ -65,13 +69,17 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium executable")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with serve(args.runs, timeout=180) as url, sync_playwright() as pw:
+    log = Path(tempfile.mkdtemp(prefix="imgclf-screenshots-")) / "app.log"
+    with serve(args.runs, timeout=180, log=log) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         for shoot in (_classify, _model, _dataset, _train):
             shoot(page, url, args.out)
             print(f"wrote {args.out / (shoot.__name__.lstrip('_') + '.png')}")
         browser.close()
+    if "Traceback" in log.read_text():
+        sys.exit(f"The app logged a traceback; see {log}")
+    print(f"The app log ({log}) shows no traceback.")
 
 
 if __name__ == "__main__":

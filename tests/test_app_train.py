@@ -4,14 +4,15 @@ Cancel with Resume and Delete, a failure's cause with details, and a finished ru
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_helpers import all_text, open_page, wait_for
+from app_helpers import all_text, open_page, png, wait_for, zip_bytes
 from conftest import make_dataset
-from imgclf.app.components.datasets import FOLDER
+from imgclf.app.components.datasets import FOLDER, ZIP
 from imgclf.engine.run import Run, partial_dir
 
 
@@ -97,6 +98,19 @@ def test_a_failure_gives_its_cause_and_hides_the_details(tmp_path: Path) -> None
     assert cause.startswith("Training failed: ") and "class" in cause
     assert "Traceback" not in cause and "\n" not in cause.strip()
     assert [e.label for e in at.expander] == ["Details"]
+
+
+def test_training_on_a_zip_never_shows_the_server_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    at = open_page(tmp_path / "runs", "train", roots=[tmp_path / "datasets"])
+    at.radio(key="train-mode").set_value(ZIP).run()
+    one_class = zip_bytes({f"data/red/{i}.png": png((200, 40, 40), seed=i) for i in range(4)})
+    at.file_uploader(key="train-zip").set_value(("red.zip", one_class, "application/zip")).run()
+    at.selectbox(key="backbone").set_value("tinycnn").run()
+    at.button(key="start").click().run()
+    wait_for(at, lambda a: bool(a.error))
+    text = all_text(at)
+    assert "red.zip" in text and "imgclf-upload" not in text and str(tmp_path) not in text
 
 
 def test_a_run_near_chance_is_not_announced_as_done(tiny_run: Path, tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "data_roots",
     "inside_data_roots",
     "render_dataset_report",
+    "without_upload_paths",
 ]
 
 MAX_ZIP_MB = 500
@@ -98,6 +99,15 @@ def _replace_zip(name: str, upload_id: str, data: bytes) -> UploadedZip | None:
         st.error(md_escape(exc))
         return None
     return st.session_state[ZIP_KEY]
+
+
+def without_upload_paths(text: object) -> str:
+    """``text`` with the folder of the session's uploaded zip replaced by the zip's name (no server paths)."""
+    current: UploadedZip | None = st.session_state.get(ZIP_KEY)
+    text = str(text)
+    if current is None:
+        return text
+    return text.replace(str(current.root), current.name).replace(str(current.folder), current.name)
 
 
 def _from_zip(key: str) -> Path | None:

@@ -112,8 +112,10 @@ def render_confusion(run: Path, metrics: dict[str, Any]) -> None:
     cells = event.selection.get("cells") or []
     if not cells:
         return
-    row, column = cells[0]
-    true, predicted = frame.index[int(row)], str(column)
+    row, column = int(cells[0][0]), str(cells[0][1])
+    if row >= len(frame) or column not in frame.columns:  # a selection made on another run's matrix
+        return
+    true, predicted = frame.index[row], column
     preds = load_predictions(run)
     if preds.empty:
         st.caption("The images of this evaluation are not recorded; evaluate the run again.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from imgclf.app.components.datasets import choose_dataset, render_dataset_report
+from imgclf.app.components.datasets import choose_dataset, render_dataset_report, without_upload_paths
 from imgclf.app.components.text import md_escape
 from imgclf.data.check import check_dataset
 from imgclf.errors import ImgclfError
@@ -27,7 +27,7 @@ if st.button("Check dataset", type="primary", disabled=data is None, key="check"
         try:
             st.session_state[REPORT_KEY] = (data, check_dataset(data))
         except ImgclfError as exc:
-            st.error(md_escape(exc))
+            st.error(md_escape(without_upload_paths(exc)))
 checked = st.session_state.get(REPORT_KEY)
 if checked is not None and checked[0] == data:
     report = checked[1]

@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from imgclf.app.components.charts import line_chart
-from imgclf.app.components.datasets import choose_dataset
+from imgclf.app.components.datasets import choose_dataset, without_upload_paths
 from imgclf.app.components.models import runs_dir
 from imgclf.app.components.report import render_training_verdict
 from imgclf.app.components.state import SESSION, initial
@@ -112,7 +112,8 @@ def _progress(job: TrainingJob) -> None:
             event = latest[stage]
             total = max(int(event.get("total") or 0), 1)
             step = min(int(event.get("step") or 0), total)
-            st.progress(step / total, text=f"{stage}: {step}/{total} {md_escape(event.get('message', ''))}")
+            message = md_escape(without_upload_paths(event.get("message", "")))
+            st.progress(step / total, text=f"{stage}: {step}/{total} {message}")
     frame = curves(events)
     if not frame.empty:
         left, right = st.columns(2)
@@ -147,7 +148,7 @@ def _finished(job: TrainingJob) -> None:
             )
         else:
             cause, details = job.failure()
-            st.error(f"Training failed: {md_escape(cause)}", icon=":material/error:")
+            st.error(f"Training failed: {md_escape(without_upload_paths(cause))}", icon=":material/error:")
             with st.expander("Details"):
                 st.code(details or "(no error output)", language=None)
         if kept:
