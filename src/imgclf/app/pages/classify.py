@@ -13,6 +13,7 @@ from imgclf.app.components.inputs import choose_images, forget_image, kept_image
 from imgclf.app.components.models import choose_model, loaded_model, render_model_summary, selected_run
 from imgclf.app.components.results import (
     STATUS_NAMES,
+    Analysis,
     Shown,
     analyse,
     predictions_csv,
@@ -24,6 +25,7 @@ from imgclf.app.components.results import (
 from imgclf.app.components.state import SESSION, initial
 from imgclf.app.components.text import md_escape
 from imgclf.engine.explainer import heatmap_peak
+from imgclf.engine.predictor import Prediction
 
 COLUMNS = 4
 DETAIL_KEY = "detail_image"  # digest of the image whose details are open
@@ -54,6 +56,57 @@ def _sidebar(classes: int, stored: float | None) -> tuple[float, int, bool, floa
     return threshold, int(min(top_k, classes)), heatmap, opacity
 
 
+def _grid(analyses: list[Analysis], preds: list[Prediction], shown: Shown) -> None:
+    """The count by status, Remove all, the status filter, the cards, and every result as a table."""
+    head, clear = st.columns([4, 1], vertical_alignment="center")
+    head.subheader(status_counts(preds))
+    if clear.button("Remove all", icon=":material/delete:", key="remove_all"):
+        forget_image("*")
+        st.rerun()
+    wanted = st.segmented_control(
+        "Show", ["all", *STATUS_NAMES], format_func=lambda s: "all" if s == "all" else STATUS_NAMES[s],
+        key=initial("status_filter", "all"), persist_state=SESSION,
+    )  # fmt: skip
+    picked = [i for i, p in enumerate(preds) if wanted in (None, "all") or p.status == wanted]
+    columns = st.columns(COLUMNS)
+    for slot, i in enumerate(picked):
+        with columns[slot % COLUMNS]:
+            details, remove = render_card(analyses[i], preds[i], shown)
+        if remove:
+            forget_image(analyses[i].image.digest)
+            st.rerun()
+        if details:
+            st.session_state[DETAIL_KEY] = analyses[i].image.digest
+    if not picked:
+        st.caption("No image has this status.")
+    with st.expander("All results as a table"):
+        st.dataframe(
+            summary_table(preds), hide_index=True,
+            column_config={"Confidence": st.column_config.ProgressColumn("Confidence", format="percent")},
+        )  # fmt: skip
+        st.download_button("Download CSV", predictions_csv(preds), "predictions.csv", "text/csv", key="csv")
+
+
+def _details(analyses: list[Analysis], preds: list[Prediction], shown: Shown) -> None:
+    """The image whose Details was pressed (the first one otherwise): large, its top classes, the AI analysis."""
+    digests = [a.image.digest for a in analyses]
+    opened = st.session_state.get(DETAIL_KEY)
+    chosen = digests.index(opened) if opened in digests else 0
+    analysis, pred = analyses[chosen], preds[chosen]
+    st.divider()
+    st.subheader(f"Details: {md_escape(analysis.image.name)}")
+    render_details(analysis, pred, shown)
+    if pred.status != "error":
+        with st.expander("AI analysis"):
+            render_genai_panel(
+                prediction=pred,
+                image_bytes=analysis.image.data,
+                run_dir=selected_run(),
+                heatmap_peak=heatmap_peak(analysis.heatmap) if analysis.heatmap is not None else None,
+                key=f"genai-{analysis.image.digest[:12]}",
+            )
+
+
 st.title("Classify")
 choose_model()
 render_model_summary()
@@ -67,51 +120,8 @@ threshold, top_k, show_heatmap, opacity = _sidebar(len(clf.classes), clf.policy.
 if not images:
     st.caption("Upload images, take a photo or pick a sample to classify it.")
     st.stop()
-
 analyses = [analyse(model, image, heatmap=show_heatmap) for image in images]
 preds = [a.prediction(model, top_k=top_k, threshold=threshold) for a in analyses]
 shown = Shown(tuple(clf.classes), threshold, clf.policy.ood_threshold, opacity)
-head, clear = st.columns([4, 1], vertical_alignment="center")
-head.subheader(status_counts(preds))
-if clear.button("Remove all", icon=":material/delete:", key="remove_all"):
-    forget_image("*")
-    st.rerun()
-wanted = st.segmented_control(
-    "Show", ["all", *STATUS_NAMES], format_func=lambda s: "all" if s == "all" else STATUS_NAMES[s],
-    key=initial("status_filter", "all"), persist_state=SESSION,
-)  # fmt: skip
-picked = [i for i, p in enumerate(preds) if wanted in (None, "all") or p.status == wanted]
-columns = st.columns(COLUMNS)
-for slot, i in enumerate(picked):
-    with columns[slot % COLUMNS]:
-        details, remove = render_card(analyses[i], preds[i], shown)
-    if remove:
-        forget_image(analyses[i].image.digest)
-        st.rerun()
-    if details:
-        st.session_state[DETAIL_KEY] = analyses[i].image.digest
-if not picked:
-    st.caption("No image has this status.")
-with st.expander("All results as a table"):
-    st.dataframe(
-        summary_table(preds), hide_index=True,
-        column_config={"Confidence": st.column_config.ProgressColumn("Confidence", format="percent")},
-    )  # fmt: skip
-    st.download_button("Download CSV", predictions_csv(preds), "predictions.csv", "text/csv", key="csv")
-
-digests = [a.image.digest for a in analyses]
-opened = st.session_state.get(DETAIL_KEY)
-chosen = digests.index(opened) if opened in digests else 0
-analysis, pred = analyses[chosen], preds[chosen]
-st.divider()
-st.subheader(f"Details: {md_escape(analysis.image.name)}")
-render_details(analysis, pred, shown)
-if pred.status != "error":
-    with st.expander("AI analysis"):
-        render_genai_panel(
-            prediction=pred,
-            image_bytes=analysis.image.data,
-            run_dir=selected_run(),
-            heatmap_peak=heatmap_peak(analysis.heatmap) if analysis.heatmap is not None else None,
-            key=f"genai-{analysis.image.digest[:12]}",
-        )
+_grid(analyses, preds, shown)
+_details(analyses, preds, shown)
