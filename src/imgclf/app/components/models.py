@@ -25,6 +25,7 @@ __all__ = [
     "render_model_summary",
     "runs_dir",
     "selected_run",
+    "use_run",
 ]
 
 IMAGENET = "imagenet"  # the picker's value for the pretrained ImageNet ResNet50
@@ -83,6 +84,11 @@ def choose_model() -> None:
         format_func=lambda o: "ImageNet ResNet50 (pretrained, 1000 classes)" if o == IMAGENET else Path(o).name,
         help="The runs this app serves, newest first; train one on the Train page.",
     )
+
+
+def use_run(run: Path) -> None:
+    """Make ``run`` the picked model (e.g. the run a comparison recommends keeping)."""
+    st.session_state[_CHOICE_KEY] = str(run)
 
 
 def current_choice() -> str:

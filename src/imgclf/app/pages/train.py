@@ -14,7 +14,7 @@ import streamlit as st
 
 from imgclf.app.components.charts import line_chart
 from imgclf.app.components.datasets import choose_dataset, without_upload_paths
-from imgclf.app.components.models import runs_dir
+from imgclf.app.components.models import runs_dir, use_run
 from imgclf.app.components.report import render_training_verdict
 from imgclf.app.components.state import SESSION, initial
 from imgclf.app.components.text import md_escape
@@ -156,7 +156,7 @@ def _finished(job: TrainingJob) -> None:
         return
     if st.session_state.get(PICKED_KEY) != job.folder:  # select the new run once, then respect the user's choice
         st.session_state[PICKED_KEY] = job.folder
-        st.session_state["model_choice"] = str(run)
+        use_run(run)
     render_training_verdict(run, pretrained=job.request.pretrained)
     if st.button("Evaluate it now", key="evaluate_new"):
         import imgclf
