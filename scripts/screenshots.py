@@ -24,11 +24,22 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 180_000
 
 
+def _unlike_the_classes(folder: Path) -> Path:
+    """A photo of neither ants nor bees (scikit-image's cup of coffee), to show an 'unfamiliar' card."""
+    from PIL import Image
+    from skimage import data
+
+    path = folder / "coffee.png"
+    Image.fromarray(data.coffee()).save(path)
+    return path
+
+
 def _classify(page: Page, url: str, out: Path) -> None:
     page.set_viewport_size({"width": 1400, "height": 1500})
     page.goto(url, wait_until="domcontentloaded")
     samples = sorted((sample_dataset() / "test").glob("*/*.jpg"))
     picks = [p for p in samples if p.parent.name == "bees"][:1] + [p for p in samples if p.parent.name == "ants"][:1]
+    picks.append(_unlike_the_classes(Path(tempfile.mkdtemp(prefix="imgclf-screenshots-"))))
     page.locator("input[type=file]").first.set_input_files([str(p) for p in picks])
     page.get_by_text(f"{len(picks)} images:").wait_for(timeout=TIMEOUT_MS)
     page.locator('[data-testid="stMetric"]').first.wait_for(timeout=TIMEOUT_MS)
@@ -50,7 +61,7 @@ def _model(page: Page, url: str, out: Path) -> None:
 def _dataset(page: Page, url: str, out: Path) -> None:
     page.goto(f"{url}/dataset", wait_until="domcontentloaded")
     page.get_by_role("button", name="Check dataset").click(timeout=TIMEOUT_MS)
-    page.get_by_text("to train").first.wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Train on this dataset").wait_for(timeout=TIMEOUT_MS)
     page.wait_for_timeout(2000)
     page.screenshot(path=str(out / "dataset.png"), full_page=True)
 

@@ -38,7 +38,7 @@ def test_model_page_asks_for_evaluation_then_opens_with_the_verdict(own_run: Pat
     assert "of 18 test images" in headline
     text = all_text(at)
     assert "Chance is 33% (always answering the largest of 3 classes)" in text
-    assert "the true accuracy likely lies between" in text and "Confidence is calibrated" in text
+    assert "the true accuracy likely lies between" in text and "After calibration, confidence is off by" in text
     labels = [m.label for m in at.metric]
     assert {"Accuracy", "Balanced accuracy", "Macro F1", "Calibration error (ECE)"} <= set(labels)
     assert at.metric[0].delta.endswith("vs chance")

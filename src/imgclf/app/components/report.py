@@ -81,14 +81,16 @@ def render_verdict(metrics: dict[str, Any]) -> None:
             lines.insert(0, verdict.chance_sentence())
         before, after = cal.get("ece_before"), cal.get("ece_after")
         if after is not None:
-            was = "" if before is None else f" (it was {before:.3f} before calibration)"
-            lines.append(f"Confidence is calibrated: on average it is off by {after * 100:.1f} percentage points{was}.")
+            was = "" if before is None else f" ({before * 100:.1f} before)"
+            lines.append(
+                f"After calibration, confidence is off by {after * 100:.1f} percentage points on average{was}."
+            )
         if split == "validation":
             lines.append("No test split: measured on the validation images that also set the threshold (optimistic).")
         st.markdown("\n".join(f"- {md_escape(line)}" for line in lines))
         cols = st.columns(4)
         gain = verdict.accuracy - verdict.chance
-        cols[0].metric("Accuracy", f"{verdict.accuracy:.1%}", f"{gain:+.0%} vs chance", delta_color="normal")
+        cols[0].metric("Accuracy", f"{verdict.accuracy:.1%}", f"{gain * 100:+.0f} points vs chance", delta_color="normal")
         cols[1].metric("Balanced accuracy", f"{test.get('balanced_accuracy', float('nan')):.1%}")
         cols[2].metric("Macro F1", f"{test.get('f1_macro', float('nan')):.3f}")
         if after is not None:

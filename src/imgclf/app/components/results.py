@@ -120,10 +120,9 @@ def _score(pred: Prediction, shown: Shown) -> str:
     return f"{pred.confidence:.0%} confidence (threshold {shown.threshold:.0%})"
 
 
-def _headline(pred: Prediction, shown: Shown) -> None:
-    """The verdict in bold; when it is not the label, the label follows greyed out."""
+def _guess_and_badge(pred: Prediction) -> None:
+    """When the verdict is not the label, the model's guess greyed out; then the status badge."""
     color, icon = _BADGES[pred.status]
-    st.markdown(f"**{md_escape(verdict(pred, shown.classes))}**")
     if pred.status in ("uncertain", "unfamiliar") and pred.label:
         st.markdown(f":gray[model's guess: {md_escape(pred.label)}]")
     st.badge(STATUS_NAMES[pred.status], icon=icon, color=color)
@@ -134,7 +133,8 @@ def render_card(analysis: Analysis, pred: Prediction, shown: Shown) -> tuple[boo
     key = analysis.image.digest[:12]
     with st.container(border=True):
         _picture(analysis, shown.opacity)
-        _headline(pred, shown)
+        st.markdown(f"**{md_escape(verdict(pred, shown.classes))}**")
+        _guess_and_badge(pred)
         if pred.error:
             st.caption(md_escape(pred.error))
         else:
@@ -155,12 +155,13 @@ def render_details(analysis: Analysis, pred: Prediction, shown: Shown) -> None:
     with picture:
         _picture(analysis, shown.opacity)
     with facts:
-        st.text(analysis.image.name)
-        _headline(pred, shown)
         if pred.error:
+            _guess_and_badge(pred)
             st.error(md_escape(pred.error))
             return
-        st.metric(md_escape(pred.label), f"{pred.confidence:.1%}", help="Calibrated confidence of the top class.")
+        said = md_escape(verdict(pred, shown.classes))
+        st.metric(said, f"{pred.confidence:.1%}", help="Calibrated confidence of the top class.")
+        _guess_and_badge(pred)
         st.caption(_score(pred, shown))
         top = pd.DataFrame({"class": [n for n, _ in pred.top_k], "confidence": [p for _, p in pred.top_k]})
         st.dataframe(top, hide_index=True, column_config={"class": "Class", "confidence": _CONFIDENCE_COLUMN})
