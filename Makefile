@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench screenshots clean
+.PHONY: demo test test-fast lint bench bench-suite screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ lint: $(STAMP)
 ## bench: the benchmark suite (needs IMGCLF_WEIGHTS and IMGCLF_TEST_DATA); writes docs/BENCHMARKS.md
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --json docs/benchmarks.json
+	$(MAKE) bench-suite
+
+## bench-suite: accuracy and trust across domains; one dataset alone with DATASETS=brain_mri
+DATASETS ?= hymenoptera,flowers,aid_aerial,brain_mri,fashion_mnist
+bench-suite: $(STAMP)
+	$(BIN)/python -m benchmarks.suite --datasets $(DATASETS) --json docs/suite.json
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -15,17 +16,19 @@ def test_a_file_over_the_limit_is_reported_not_read(tmp_path: Path, monkeypatch:
     """Issue 14: a zip under the extraction cap could still hold a 600 MB file that check read at once."""
     data = make_dataset(tmp_path / "data", counts={"train": 3, "val": 2})
     big = data / "train" / "red" / "huge.png"
-    big.write_bytes(b"\x89PNG" + b"\0" * 20_000)
-    monkeypatch.setattr(check, "MAX_FILE_BYTES", 10_000)
-    read_whole = []
-    real_read_bytes = Path.read_bytes
-    monkeypatch.setattr(Path, "read_bytes", lambda self: read_whole.append(self) or real_read_bytes(self))
-    report = check.check_dataset(data)
+    big.write_bytes(b"\x89PNG" + bytes(30_000_000))
+    monkeypatch.setattr(check, "MAX_FILE_BYTES", 1_000_000)
+    tracemalloc.start()
+    try:
+        report = check.check_dataset(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     issue = next(i for i in report.issues if big in i.paths)
-    assert issue.kind == "too-large" and issue.severity == "error"
-    assert "20,004 bytes, over the limit of 10,000 bytes a file" in issue.message
-    assert big not in read_whole, "the oversized file was never read into memory"
-    assert report.counts["train"]["red"] == 3
+    assert issue.kind == "file-too-large" and issue.severity == "error"
+    assert "30,000,004 bytes, over the limit of 1,000,000 bytes a file" in issue.message
+    assert peak < 10_000_000, f"the 30 MB file was read into memory (peak {peak:,} bytes)"
+    assert report.counts["train"]["red"] == 3 and big in report.bad_files
 
 
 def test_streamed_hashes_still_find_duplicates(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ def test_provider_follows_the_keys_and_defaults_to_none():
     [
         ({"IMGCLF_GENAI_PROVIDER": "claude"}, "'claude' from environment (IMGCLF_GENAI_PROVIDER) is not a provider"),
         ({"IMGCLF_GENAI_TIMEOUT": "soon"}, "IMGCLF_GENAI_TIMEOUT='soon' from environment"),
-        ({"IMGCLF_GENAI_RETRIES": "-1"}, "must be a number of at least 0"),
+        ({"IMGCLF_GENAI_RETRIES": "-1"}, "must be a finite number of at least 0"),
     ],
 )
 def test_bad_settings_name_value_and_source(values, words):

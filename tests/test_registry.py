@@ -60,7 +60,7 @@ def test_backbone_builds_splits_and_finetunes(name: str):
 
 
 def test_unknown_backbone_gets_a_suggestion():
-    with pytest.raises(ValueError, match="Did you mean 'resnet50'"):
+    with pytest.raises(ConfigError, match="Did you mean 'resnet50'"):
         get_backbone("resnet5")
 
 

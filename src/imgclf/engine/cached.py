@@ -14,6 +14,7 @@ import tensorflow as tf
 from imgclf.engine.augment import build_augmenter
 from imgclf.engine.cache import FeatureCache, cache_root, content_hash
 from imgclf.engine.features import extract_features
+from imgclf.engine.progress import ProgressEvent
 from imgclf.models.registry import BackboneSpec
 
 __all__ = ["CachedInputs", "cached_inputs", "pooled_from_activations", "top_model"]
@@ -78,6 +79,19 @@ def _forward_fn(model: keras.Model, lower: keras.Model, upper: keras.Model, with
     return forward
 
 
+def _warn_unwritable(caches: list[FeatureCache], ctx) -> None:
+    """Tell the user (a progress note, and the run's notes) when the feature cache could not be written."""
+    problem = next((c.problem for c in caches if c.problem), None)
+    if problem is None:
+        return
+    note = (
+        f"Feature cache '{caches[0].root}' cannot be written ({problem}); trained without it: this run's features "
+        "were computed but not kept for the next run. Free some space or set IMGCLF_CACHE_DIR to a writable folder."
+    )
+    ctx.notify(ProgressEvent("note", 0, 0, note))
+    ctx.notes.append(note)
+
+
 def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInputs:
     """Extract (or read back from the cache) the fast recipe's inputs for the train and val splits."""
     cfg, started = ctx.cfg, time.perf_counter()
@@ -113,5 +127,6 @@ def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInput
         pooled[split] = arrays[0]
         if with_act:
             acts[split] = arrays[1]
+    _warn_unwritable(caches, ctx)
     ctx.timings["features"] = time.perf_counter() - started
     return CachedInputs(pooled, acts)

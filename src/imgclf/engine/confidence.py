@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from imgclf.engine.conformal import ConformalSets
+from imgclf.errors import ImgclfError
+
 __all__ = ["ConfidencePolicy", "apply_temperature"]
 
 
@@ -33,6 +36,7 @@ class ConfidencePolicy:
     temperature: float = 1.0
     threshold: float | None = None
     ood_threshold: float | None = None
+    conformal: ConformalSets | None = None
 
     @classmethod
     def from_calibration(cls, data: Mapping[str, Any] | None) -> ConfidencePolicy:
@@ -43,7 +47,20 @@ class ConfidencePolicy:
             temperature=float(data.get("temperature", 1.0)),
             threshold=data.get("threshold"),
             ood_threshold=data.get("ood_threshold"),
+            conformal=ConformalSets(tuple(data["conformal_scores"])) if data.get("conformal_scores") else None,
         )
+
+    def require_sets(self, coverage: float) -> None:
+        """Raise a clear error when prediction sets at ``coverage`` cannot be made for this run."""
+        if not 0 < coverage < 1:
+            raise ImgclfError(f"Set coverage {coverage} must be between 0 and 1, e.g. 0.9.")
+        if self.conformal is None:
+            raise ImgclfError("This run has no conformal calibration; run 'imgclf evaluate RUN' first.")
+
+    def prediction_set(self, probs: np.ndarray, coverage: float) -> tuple[int, ...]:
+        """Class indices of the conformal set of one row of calibrated probabilities, most probable first."""
+        self.require_sets(coverage)
+        return self.conformal.sets(np.asarray(probs)[None], coverage)[0]
 
     def calibrate(self, probs: np.ndarray) -> np.ndarray:
         """Calibrated probabilities."""

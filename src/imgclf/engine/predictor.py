@@ -35,6 +35,7 @@ class Prediction:
     probabilities: tuple[float, ...] = ()
     ood_score: float | None = None
     error: str | None = None
+    prediction_set: tuple[str, ...] | None = None
 
     @property
     def index(self) -> int | None:
@@ -46,6 +47,8 @@ class Prediction:
         row = {"path": self.source, "label": self.label, "confidence": round(self.confidence, 6)}
         row |= {"status": self.status, "ood_score": None if self.ood_score is None else round(self.ood_score, 6)}
         row["top_k"] = "; ".join(f"{name}:{p:.4f}" for name, p in self.top_k)
+        if self.prediction_set is not None:  # asked for: every row of the call has the column
+            row["set"] = "; ".join(self.prediction_set)
         row["error"] = self.error or ""
         return row
 
@@ -62,6 +65,15 @@ def to_pixels(image: ImageInput, size: int, *, max_pixels: int = DEFAULT_MAX_PIX
     if arr.shape[:2] != (size, size):
         arr = np.asarray(Image.fromarray(arr.astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
     return arr.astype(np.uint8)
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What a caller asked of a prediction: how many classes, which threshold, which set coverage."""
+
+    top_k: int = 3
+    threshold: float | None = None
+    sets: float | None = None
 
 
 def _source_name(image: ImageInput, i: int) -> str:
@@ -119,17 +131,28 @@ class Classifier:
         return self.policy.calibrate(probs), ood
 
     def describe(
-        self, source: str, features: np.ndarray, probs: np.ndarray, *, top_k: int = 3, threshold: float | None = None
+        self,
+        source: str,
+        features: np.ndarray,
+        probs: np.ndarray,
+        *,
+        top_k: int = 3,
+        threshold: float | None = None,
+        sets: float | None = None,
     ) -> Prediction:
         """The prediction for one image from its pooled ``features`` and raw ``probs`` (e.g. a Grad-CAM pass)."""
         ood = self.ood.score(np.asarray(features)[None])[0] if self.ood is not None else np.nan
-        return self._prediction(source, self.policy.calibrate(np.asarray(probs)[None])[0], ood, top_k, threshold)
+        calibrated = self.policy.calibrate(np.asarray(probs)[None])[0]
+        return self._prediction(source, calibrated, ood, Request(top_k, threshold, sets))
 
-    def _prediction(self, source: str, probs: np.ndarray, ood: float, top_k: int, threshold: float | None):
-        order = np.argsort(probs)[::-1][:top_k]
+    def _prediction(self, source: str, probs: np.ndarray, ood: float, request: Request) -> Prediction:
+        order = np.argsort(probs)[::-1][: request.top_k]
         conf = float(probs[order[0]])
         ood_score = None if np.isnan(ood) else float(ood)
-        status = self.policy.status(conf, ood_score, threshold)
+        status = self.policy.status(conf, ood_score, request.threshold)
+        members = None
+        if request.sets is not None:
+            members = tuple(self.classes[i] for i in self.policy.prediction_set(probs, request.sets))
         return Prediction(
             source=source,
             label=self.classes[order[0]],
@@ -138,6 +161,7 @@ class Classifier:
             top_k=tuple((self.classes[i], float(probs[i])) for i in order),
             probabilities=tuple(float(p) for p in probs),
             ood_score=ood_score,
+            prediction_set=members,
         )
 
     def _decode(self, image: ImageInput) -> np.ndarray | DecodeError:
@@ -154,12 +178,18 @@ class Classifier:
         threshold: float | None = None,
         tta: bool = False,
         batch_size: int = 32,
+        sets: float | None = None,
     ) -> list[Prediction]:
         """Classify ``images`` (paths, bytes, arrays or Pillow images); a bad image gets status ``error``.
 
-        Images are decoded in a thread pool one batch ahead of the model, so decoding overlaps inference and
-        memory holds at most two batches of pixels.
+        ``sets`` (e.g. 0.9) adds each image's conformal prediction set: the classes that hold the true one with
+        at least that probability (needs a run calibrated by ``imgclf evaluate``). Images are decoded in a
+        thread pool one batch ahead of the model, so decoding overlaps inference and memory holds at most two
+        batches of pixels.
         """
+        request = Request(top_k, threshold, sets)
+        if sets is not None:
+            self.policy.require_sets(sets)
         results: list[Prediction] = []
         starts = range(0, len(images), batch_size)
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) + 2)) as pool:
@@ -168,19 +198,21 @@ class Classifier:
                 decoded = [f.result() for f in pending]
                 upcoming = images[start + batch_size : start + 2 * batch_size]
                 pending = [pool.submit(self._decode, image) for image in upcoming]
-                results += self._predict_batch(images, start, decoded, top_k, threshold, tta)
+                results += self._predict_batch(images, start, decoded, request, tta)
         return results
 
-    def _predict_batch(self, images, start, decoded, top_k, threshold, tta) -> list[Prediction]:
+    def _predict_batch(self, images, start, decoded, request: Request, tta: bool) -> list[Prediction]:
         good = [(j, px) for j, px in enumerate(decoded) if not isinstance(px, DecodeError)]
         out: list[Prediction | None] = [None] * len(decoded)
         if good:
             probs, ood = self.predict_pixels(np.stack([px for _, px in good]), tta=tta)
             for (j, _), p, o in zip(good, probs, ood, strict=True):
-                out[j] = self._prediction(_source_name(images[start + j], start + j), p, o, top_k, threshold)
+                out[j] = self._prediction(_source_name(images[start + j], start + j), p, o, request)
+        empty_set = None if request.sets is None else ()
         for j, px in enumerate(decoded):
             if isinstance(px, DecodeError):
-                out[j] = Prediction(_source_name(images[start + j], start + j), None, 0.0, "error", error=str(px))
+                name = _source_name(images[start + j], start + j)
+                out[j] = Prediction(name, None, 0.0, "error", error=str(px), prediction_set=empty_set)
         return out
 
 

@@ -17,22 +17,23 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from imgclf.data.layout import DatasetError
-from imgclf.engine.confidence import ConfidencePolicy
 from imgclf.engine.ood import KnnOOD
 from imgclf.engine.predictor import Classifier, load
 from imgclf.engine.run import BundleError, Run
-from imgclf.evaluation.calibration import fit_temperature, nll, reliability
+from imgclf.evaluation.calibration import nll, reliability
 from imgclf.evaluation.evidence import Evidence, Outside
 from imgclf.evaluation.figures import draw_all
+from imgclf.evaluation.fitting import FALSE_UNFAMILIAR_RATE, fit_policy, split_calibration
 from imgclf.evaluation.inputs import Embedded, embed, embed_pixels, labelled_split, load_outside, resolve_eval_data
 from imgclf.evaluation.metrics import classification_metrics, format_table
 from imgclf.evaluation.report import write_report
 from imgclf.evaluation.suspects import Suspect, SuspectError, find_suspects
-from imgclf.evaluation.thresholds import choose_threshold, selective_scores
+from imgclf.evaluation.thresholds import selective_scores
 
 __all__ = ["EvalResult", "evaluate"]
 
-OOD_QUANTILE = 0.95
+HELD_OUT_VAL = "val (held-out half)"
+SET_LEVELS = (0.8, 0.9, 0.95)
 SUSPECTS_KEPT = 30
 
 
@@ -62,6 +63,10 @@ class EvalResult:
             "test_accuracy_at_threshold": m["threshold"]["test_accuracy"],
             "ood_auroc_knn": m["ood"]["auroc"],
             "ood_auroc_softmax": m["ood"]["softmax_auroc"],
+            **{
+                f"sets_{s['level']:.0%}": f"coverage {s['coverage']:.1%}, mean size {s['mean_size']:.2f}"
+                for s in m.get("sets", [])
+            },
         }
         return format_table(m["test"], extra)
 
@@ -115,19 +120,22 @@ def _gather(clf: Classifier, data, outside, target: float, say: Callable[[str], 
     """Embed every image once, fit temperature, threshold and OOD threshold on validation, rank suspects."""
     run, classes = Run.open(clf.run_dir), list(clf.classes)
     evaluated_on, pairs = resolve_eval_data(run, data, classes)
-    say(f"Embedding {len(pairs)} evaluation images ({evaluated_on}), then validation and training images...")
-    test, val = embed(clf, pairs), embed(clf, labelled_split(run, "val", classes))
+    calibration_pairs = labelled_split(run, "val", classes)
+    if evaluated_on == "val":  # no test split: half of val calibrates, the other half is judged
+        calibration_pairs, pairs = split_calibration(calibration_pairs)
+        evaluated_on = HELD_OUT_VAL
+    say(f"Embedding {len(pairs)} evaluation images ({evaluated_on}), then calibration and training images...")
+    test, val = embed(clf, pairs), embed(clf, calibration_pairs)
     if not len(test.labels):
         raise DatasetError(f"No readable images to evaluate on in '{evaluated_on}'; pass --data with labelled images.")
     train = embed(clf, labelled_split(run, "train", classes))
     notes = [_refresh_features(run, train)]
-    temperature = fit_temperature(val.labels, val.probs)
-    val_probs = ConfidencePolicy(temperature).calibrate(val.probs)
-    choice = choose_threshold(val_probs.max(axis=1), val_probs.argmax(axis=1) == val.labels, target)
+    shared = set(val.sources) & set(test.sources)
+    if shared:
+        notes.append(f"{len(shared)} evaluation images also calibrated the model; their figures are optimistic.")
     bank = KnnOOD(train.features)
-    val_ood = bank.score(val.features)
-    ood_threshold = float(np.quantile(val_ood, OOD_QUANTILE)) if len(val_ood) else None
-    policy = ConfidencePolicy(temperature, choice.threshold, ood_threshold)
+    fitted = fit_policy(val, bank, target)
+    policy, choice, val_probs = fitted.policy, fitted.choice, fitted.probs
     say("Scoring images from elsewhere and ranking suspect training images...")
     try:
         suspects = tuple(find_suspects(train.features, train.labels, classes, train.sources, top=SUSPECTS_KEPT))
@@ -155,7 +163,8 @@ def _ood_metrics(ev: Evidence, outside_source: str) -> dict[str, Any]:
     return {
         "method": "cosine distance to the k-th nearest training embedding (k-NN on pooled features, k = 5)",
         "threshold": limit,
-        "threshold_rule": f"{OOD_QUANTILE:.0%} quantile of the validation scores",
+        "threshold_rule": f"at most {FALSE_UNFAMILIAR_RATE:.0%} of familiar images flagged (split-conformal "
+        "quantile of the calibration images' scores)",
         "auroc": _auroc(ev.test_ood, ev.outside.ood),
         "softmax_auroc": _auroc(1 - ev.test_probs.max(axis=1), 1 - ev.outside.probs.max(axis=1)),
         "outside_source": outside_source,
@@ -165,14 +174,30 @@ def _ood_metrics(ev: Evidence, outside_source: str) -> dict[str, Any]:
     }
 
 
+def _set_metrics(ev: Evidence) -> list[dict[str, Any]]:
+    """Empirical coverage and mean size of the conformal prediction sets on the evaluation images."""
+    conformal = ev.policy.conformal
+    if conformal is None:
+        return []
+    out = []
+    for level in SET_LEVELS:
+        sets = conformal.sets(ev.test_probs, level)
+        covered = [int(y) in members for y, members in zip(ev.test.labels, sets, strict=True)]
+        out.append(
+            {"level": level, "coverage": float(np.mean(covered)), "mean_size": float(np.mean([len(m) for m in sets]))}
+            | {"informative": conformal.min_coverage_met(level)}
+        )
+    return out
+
+
 def _metrics(run: Run, ev: Evidence, classes: list[str], evaluated_on: str, notes: list, outside) -> dict[str, Any]:
     """Everything measured, as written to ``eval/metrics.json``."""
     test = ev.test
-    if evaluated_on == "val":
+    if evaluated_on == HELD_OUT_VAL:
         notes = [
             *notes,
-            "The run has no test split: metrics are on the validation split, which also fitted the "
-            "temperature and threshold, so they are optimistic.",
+            "The run has no test split: half of the validation split (stratified) fitted the temperature, "
+            "thresholds and prediction sets, and the metrics are measured on the other half.",
         ]
     before, after = reliability(test.labels, test.probs), reliability(test.labels, ev.test_probs)
     counts = {s: Counter(i for _, i in labelled_split(run, s, classes)) for s in ("train", "val", "test")}
@@ -193,6 +218,7 @@ def _metrics(run: Run, ev: Evidence, classes: list[str], evaluated_on: str, note
         "calibration": {
             "temperature": ev.policy.temperature,
             "fitted_on": f"val ({len(ev.val.labels)} images)",
+            "fitted_images": list(ev.val.sources),
             "ece_before": before.ece,
             "ece_after": after.ece,
             "val_nll_before": nll(ev.val.labels, ev.val.probs),
@@ -208,6 +234,7 @@ def _metrics(run: Run, ev: Evidence, classes: list[str], evaluated_on: str, note
             },
         },
         "ood": _ood_metrics(ev, str(outside) if outside else "scikit-image sample photos (skimage.data)"),
+        "sets": _set_metrics(ev),
         "suspects": [s.to_row() for s in ev.suspects],
     }
 
@@ -250,6 +277,8 @@ def evaluate(
         **evidence.choice.to_dict(),
         "ood_threshold": evidence.policy.ood_threshold,
         "ood_auroc": _auroc(evidence.test_ood, evidence.outside.ood),
+        "conformal_method": "adaptive prediction sets (split conformal), scores of the calibration images",
+        "conformal_scores": list(evidence.policy.conformal.scores) if evidence.policy.conformal else None,
         "fitted_on": "val",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }

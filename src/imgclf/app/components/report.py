@@ -90,7 +90,9 @@ def render_verdict(metrics: dict[str, Any]) -> None:
         st.markdown("\n".join(f"- {md_escape(line)}" for line in lines))
         cols = st.columns(4)
         gain = verdict.accuracy - verdict.chance
-        cols[0].metric("Accuracy", f"{verdict.accuracy:.1%}", f"{gain * 100:+.0f} points vs chance", delta_color="normal")
+        cols[0].metric(
+            "Accuracy", f"{verdict.accuracy:.1%}", f"{gain * 100:+.0f} points vs chance", delta_color="normal"
+        )
         cols[1].metric("Balanced accuracy", f"{test.get('balanced_accuracy', float('nan')):.1%}")
         cols[2].metric("Macro F1", f"{test.get('f1_macro', float('nan')):.3f}")
         if after is not None:

@@ -29,11 +29,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8501, help="port to serve on (default: 8501)")
     parser.add_argument("--address", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--headless", action="store_true", help="do not open a browser")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, uses_tensorflow=False)
 
 
-def app_command(runs: Path, *, port: int, address: str, headless: bool, data: Sequence[Path] = ()) -> list[str]:
-    """The ``streamlit run`` command line that serves the app (data roots default to the current folder)."""
+def app_command(
+    runs: Path, *, port: int, address: str, headless: bool, data: Sequence[Path] = (), verbose: bool = False
+) -> list[str]:
+    """The ``streamlit run`` command line that serves the app (data roots default to the current folder;
+    ``verbose`` keeps TensorFlow's log lines)."""
     main = Path(__file__).resolve().parents[2] / "app" / "main.py"
     roots = [str(Path(d).expanduser().resolve()) for d in data] or [str(Path.cwd())]
     return [
@@ -41,7 +44,7 @@ def app_command(runs: Path, *, port: int, address: str, headless: bool, data: Se
         "--server.port", str(port), "--server.address", address,
         "--server.headless", "true" if headless else "false", "--server.showEmailPrompt", "false",
         "--server.maxUploadSize", "500", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
-        "--", "--runs", str(runs.expanduser().resolve()), "--data", *roots,
+        "--", "--runs", str(runs.expanduser().resolve()), "--data", *roots, *(["--verbose"] if verbose else []),
     ]  # fmt: skip
 
 
@@ -62,5 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
             raise ImgclfError(f"--data '{folder}' is not a folder; pass folders that hold datasets.")
     print(f"imgclf app: runs from {args.runs.resolve()}; open http://{args.address}:{args.port}", flush=True)
-    command = app_command(args.runs, port=args.port, address=args.address, headless=args.headless, data=args.data)
+    command = app_command(
+        args.runs, port=args.port, address=args.address, headless=args.headless, data=args.data, verbose=args.verbose
+    )
     return serve_forever(command)

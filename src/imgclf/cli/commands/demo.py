@@ -39,5 +39,5 @@ def run(args: argparse.Namespace) -> int:
     if args.no_app:
         return 0
     print(f"\n4/4 Opening the app on http://127.0.0.1:{args.port} (Ctrl+C to stop)")
-    command = app_command(args.runs, port=args.port, address="127.0.0.1", headless=args.headless)
+    command = app_command(args.runs, port=args.port, address="127.0.0.1", headless=args.headless, verbose=args.verbose)
     return serve_forever(command)

@@ -26,16 +26,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other setting (YAML value)")
+    p.add_argument(
+        "--ignore-check",
+        action="store_true",
+        help="train even when the dataset check finds errors such as leakage across splits (recorded in the run)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the interrupted run at --out")
     p.add_argument("--progress-file", help="append progress events as JSON lines to this file")
     p.set_defaults(handler=run)
 
 
-def _overrides(args: argparse.Namespace) -> dict:
+def _set_value(item: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--set``, the value read as YAML (``0.3``, ``[256]``, ``null``)."""
     import yaml
 
     from imgclf.config import ConfigError
 
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set '{item}' must look like KEY=VALUE, e.g. --set dropout=0.3")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0]
+        raise ConfigError(
+            f"--set '{item}': '{value}' is not a valid value ({problem}); e.g. --set head_units=[256]"
+        ) from None
+
+
+def _overrides(args: argparse.Namespace) -> dict:
     out = {
         "backbone": args.backbone,
         "weights": args.weights,
@@ -47,32 +66,28 @@ def _overrides(args: argparse.Namespace) -> dict:
     }
     if args.epochs:
         out["phase1_epochs"], out["phase2_epochs"] = args.epochs
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set '{item}' must look like KEY=VALUE, e.g. --set dropout=0.3")
-        out[key.strip()] = yaml.safe_load(value)
+    out.update(_set_value(item) for item in args.set)
     return out
 
 
 def run(args: argparse.Namespace) -> int:
     from imgclf.config import load_config
-    from imgclf.engine.progress import JsonlProgress, TqdmProgress
+    from imgclf.engine.progress import JsonlProgress, ProgressEvent, TqdmProgress
     from imgclf.engine.trainer import train
 
-    cfg = load_config(args.config, _overrides(args))
     bars = TqdmProgress()
     sinks = [bars] + ([JsonlProgress(args.progress_file)] if args.progress_file else [])
 
-    def progress(event) -> None:
+    def progress(event: ProgressEvent) -> None:
         for sink in sinks:
             sink(event)
 
     try:
-        run_dir = train(args.data, cfg, Path(args.out), progress=progress, resume=args.resume)
+        cfg = load_config(args.config, _overrides(args))
+        run_dir = train(
+            args.data, cfg, Path(args.out), progress=progress, resume=args.resume, ignore_check=args.ignore_check
+        )
     except Exception as exc:
-        from imgclf.engine.progress import ProgressEvent
-
         bars.close()
         if args.progress_file:
             JsonlProgress(args.progress_file)(ProgressEvent("error", 0, 0, str(exc)))
