@@ -88,13 +88,18 @@ def test_upload_is_classified_kept_across_pages_and_nothing_is_fetched_from_outs
     assert icon and not re.match(r"https?://(?!127\.0\.0\.1)", icon), icon
 
 
-def _settle(page) -> None:
-    """Wait until the app has finished the rerun the last action started."""
+def _settle(page, label: str = "Phase 1 epochs (head)") -> None:
+    """Wait until the app has finished the rerun the last action started and dropped its stale elements."""
     page.wait_for_timeout(500)
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=LONG)
+    for _ in range(240):
+        if page.get_by_label(label, exact=True).count() <= 1:
+            return
+        page.wait_for_timeout(500)
 
 
 def _fill(page, label: str, value: str) -> None:
+    _settle(page, label)
     box = page.get_by_label(label, exact=True)
     box.fill(value)
     box.press("Enter")
