@@ -29,12 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     from imgclf.data.layout import discover
     from imgclf.data.pipeline import image_dataset
     from imgclf.models.build import build_classifier, build_head, feature_model
-    from imgclf.models.registry import get_backbone
+    from imgclf.models.registry import get_backbone, resolve_input_size
     from imgclf.models.weights import load_backbone
 
     cfg = load_config()
     spec = get_backbone(cfg.backbone)
-    size = cfg.input_size or spec.input_size
+    size = resolve_input_size(cfg, spec)
     layout = discover(args.data, split=cfg.split, seed=cfg.seed)
     paths = [s.path for s in layout.samples if s.split in ("train", "val")]
     backbone, _ = load_backbone(spec, cfg.weights, size)

@@ -1,6 +1,6 @@
 """The benchmark driver behind ``make bench``: every measurement in its own process, one table, one report.
 
-``python -m benchmarks.run [--quick] [--only time,inference,precision,memory,scale] [--data DIR]
+``python -m benchmarks.run [--quick] [--only time,inference,precision,export,memory,scale,serve,ray] [--data DIR]
 [--output FILE] [--json FILE]``
 
 Needs ``IMGCLF_WEIGHTS`` (the ResNet50 ImageNet weights) and the hymenoptera data (``--data``, else
@@ -30,7 +30,7 @@ __all__ = ["FULL", "QUICK", "SECTIONS", "Plan", "failures", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "BENCHMARKS.md"
-SECTIONS = ("time", "inference", "precision", "memory", "scale", "serve")
+SECTIONS = ("time", "inference", "precision", "export", "memory", "scale", "serve", "ray")
 TIMEOUT_S = 3600
 
 
@@ -47,10 +47,12 @@ class Plan:
     app_images: int
     scale_sizes: tuple[int, int]
     serve_requests: int  # timed requests at each client count
+    ray_sizes: tuple[int, int]  # images of the local-vs-Ray comparison, and of the long streaming run
+    head_gib: tuple[float, float]  # sizes of the memory-mapped features the head trains on
 
 
-FULL = Plan((1, 2, 3), None, {}, 0, 30, 2, 9, (1_000, 20_000), 96)
-QUICK = Plan((1,), 6, {"phase1_epochs": 2, "phase2_epochs": 1}, 16, 4, 1, 3, (100, 400), 32)
+FULL = Plan((1, 2, 3), None, {}, 0, 30, 2, 9, (1_000, 20_000), 96, (1_000, 100_000), (0.25, 2.0))
+QUICK = Plan((1,), 6, {"phase1_epochs": 2, "phase2_epochs": 1}, 16, 4, 1, 3, (100, 400), 32, (100, 1_000), (0.05, 0.25))
 
 
 class Runner:
@@ -111,7 +113,7 @@ def _time_section(runner: Runner, plan: Plan, data: Path) -> dict[str, Any]:
 
 
 def _run_dependent(runner: Runner, plan: Plan, run: str, only: set[str]) -> dict[str, Any]:
-    """Inference, precision, the app and the service, on one trained run."""
+    """Inference, precision, export, the app and the service, on one trained run."""
     results: dict[str, Any] = {}
     common = ["--images", str(plan.inference_images), "--repeats", str(plan.repeats)]
     if "inference" in only:
@@ -122,6 +124,8 @@ def _run_dependent(runner: Runner, plan: Plan, run: str, only: set[str]) -> dict
             policy: runner.measure(f"precision {policy}", "bench_precision", [run, "--policy", policy, *common])
             for policy in ("float32", "mixed_bfloat16", "mixed_float16")
         }
+    if "export" in only:
+        results["export"] = runner.measure("export: every format and runtime", "bench_export", [run, *common])
     if "memory" in only:
         uploads = [str(p) for p in split_of_run(Path(run), "val")[0][: plan.app_images]]
         results["app"] = runner.measure("app process (AppTest)", "bench_app", [run, *uploads])
@@ -133,7 +137,7 @@ def _run_dependent(runner: Runner, plan: Plan, run: str, only: set[str]) -> dict
 
 def _run_sections(runner: Runner, plan: Plan, data: Path, only: set[str]) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    dependent = only & {"inference", "precision", "memory", "serve"}
+    dependent = only & {"inference", "precision", "export", "memory", "serve"}
     if "time" in only:
         results["time"] = _time_section(runner, plan, data)
     elif dependent:  # they need one trained run; its figures count as a cold default run
@@ -149,7 +153,31 @@ def _run_sections(runner: Runner, plan: Plan, data: Path, only: set[str]) -> dic
             "small": runner.measure(f"scale: {small:,} images", "bench_scale", ["--images", str(small)]),
             "large": runner.measure(f"scale: {large:,} images", "bench_scale", ["--images", str(large)]),
         }
+    if "ray" in only:
+        results["ray"] = _ray_section(runner, plan)
     return results
+
+
+def _ray_section(runner: Runner, plan: Plan) -> dict[str, Any]:
+    """Local vs Ray engine (1 and 2 actors) on the same images, then a long streaming run of the Ray engine."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return {"skipped": "Ray is not installed (pip install 'imgclf[ray]')"}
+    engines, stream = plan.ray_sizes
+    head = {
+        f"{gib:g} GiB": runner.measure(
+            f"head on {gib:g} GiB of memory-mapped features", "bench_head", ["--gib", str(gib)]
+        )
+        for gib in plan.head_gib
+    }
+    return {
+        "head": head,
+        "engines": runner.measure(f"ray: local vs Ray, {engines:,} images", "bench_ray",
+                                  ["--mode", "engines", "--images", str(engines)]),
+        "stream": runner.measure(f"ray: streaming {stream:,} images", "bench_ray",
+                                 ["--mode", "stream", "--images", str(stream)]),
+    }  # fmt: skip
 
 
 def failures(results: Any, where: str = "") -> list[str]:
@@ -212,6 +240,10 @@ def _notes(plan: Plan) -> list[str]:
         "Latencies are p50/p95 over single images after two warm-up calls.",
         "Precision: the trained float32 weights loaded into the same model rebuilt under the Keras dtype policy; "
         "images/s on decoded pixels (compiled forward, batch 32), accuracy on the val split. float16 needs a GPU.",
+        "Export: `imgclf export` of the same run to each format (export time = conversion only; size = the "
+        "model file or SavedModel folder; every export verified on the val split), then images/s of each runtime "
+        "on the same decoded val pixels, batch 32, best of the passes after a warm-up batch; accuracy on the val "
+        "split. Keras runs the compiled model; ONNX Runtime and LiteRT use every core.",
         "App: the app's own scripts run through Streamlit's AppTest in one process (no web server); classify = "
         "rerun after a new upload minus rerun of the same upload (cached), compared to the bare forward p50.",
         f"Scale: `train()` on {small:,} and on {large:,} generated 96x96 JPEGs (two classes, 90 % train) with "
@@ -225,6 +257,18 @@ def _notes(plan: Plan) -> list[str]:
         "request per client), one val/train image file per multipart request, so decoding, HTTP and JSON are "
         "included. Bare: the same runtime's forward pass on pre-decoded pixels, batch 32 (throughput) and one "
         "image (latency); the onnx runtime is the run's model converted with its pooled-features output.",
+        f"Ray: `imgclf predict --engine ray` as a library call on {plan.ray_sizes[0]:,} generated 32x32 JPEGs with "
+        "a tinycnn run trained on 200 of them, against the local engine in-process on the same images (model "
+        "loaded and traced beforehand); a local Ray on every core, started once (its start-up is shown), then "
+        "one job with 1 actor and one with 2 (on 2 cores they reserve 0.5 CPU each, so one CPU stays free for "
+        "reading). First rows = actor start (Python, TensorFlow, imgclf imports), model transfer and load. "
+        f"Streaming: {plan.ray_sizes[1]:,} images, 1 actor, rows written to a CSV as they arrive; the driver's "
+        "memory is sampled 20 times. The load average of the machine is shown: on a shared machine, other "
+        "processes slow the actors' start most.",
+        f"Head on memory-mapped features: one phase-1 epoch of the head (FeatureBatches, batch 256) on a "
+        f"{plan.head_gib[0]:g} GiB and a {plan.head_gib[1]:g} GiB float16 `.npy` of synthetic 2048-dimension "
+        "features; RssAnon is the memory the process holds itself (file pages of the map are evictable page "
+        "cache), so equal RssAnon at both sizes means the features are streamed, not loaded.",
     ]
 
 

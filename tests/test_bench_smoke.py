@@ -85,6 +85,22 @@ def results() -> dict:
             },
             "mixed_float16": {"policy": "mixed_float16", "skipped": "no GPU visible to TensorFlow"},
         },
+        "export": {
+            "images": 153,
+            "batch_size": 32,
+            "rows": [
+                {"name": "Keras float32", "size_bytes": 95 * 2**20, "images_per_s": 20.0, "val_accuracy": 0.954},
+                {
+                    "name": "tflite int8",
+                    "export_s": 61.0,
+                    "size_bytes": 24 * 2**20,
+                    "max_abs_diff": 0.03,
+                    "top1_agreement": 0.987,
+                    "images_per_s": 35.0,
+                    "val_accuracy": 0.948,
+                },
+            ],
+        },
         "app": {"peak_rss_mib": 1500.0, "with_gradcam": app_mode(200.0), "without_gradcam": app_mode(60.0)},
         "scale": {"small": scale(1_000, 900.0), "large": scale(20_000, 950.0)},
         "serve": {
@@ -128,6 +144,7 @@ def test_failed_and_missing_measurements_are_reported_not_fatal(results: dict):
     broken["time"]["classic"] = {"error": "exit 1: Out of memory"}
     del broken["scale"]
     del broken["app"]
+    broken["export"]["rows"][1] = {"name": "tflite int8", "error": "The tflite export failed verification: ..."}
     found = verdicts(broken)
     assert found["classic / default total wall time, cold cache"] is None
     assert found["scale: peak RSS, larger / smaller generated set"] is None
@@ -136,7 +153,8 @@ def test_failed_and_missing_measurements_are_reported_not_fatal(results: dict):
     assert "failed: exit 1: Out of memory" in text
     assert "skipped: no GPU visible to TensorFlow" in text
     assert "not measured" in text
-    assert failures(broken) == ["time.classic"]
+    assert "failed: The tflite export failed verification" in text
+    assert failures(broken) == ["time.classic", "export.rows[1]"]
     assert failures(results) == []
 
 
@@ -160,6 +178,8 @@ def test_markdown_report_holds_machine_command_tables_and_targets(results: dict)
     assert "| default, seed 2, cold cache |" in doc
     assert "| mixed_bfloat16 | CPU | 45.0 | 0.954 | 1.50x | -0.6 points |" in doc
     assert "| feature cache resnet50-224-pool, per 1000 images | 9.0 MiB (17.4 MiB allocated on disk) |" in doc
+    assert "| Keras float32 | - | 95.0 MiB | 20.0 | 0.954 | (reference) |" in doc
+    assert "| tflite int8 | 61.0 s | 24.0 MiB | 35.0 | 0.948 | 3.0e-02 / 98.7% |" in doc
     assert "| 20,000 | tinycnn @ 64 px | 20.0 s | 40.0 s | 500 | 80.0 s | 950 MiB |" in doc
     assert "| keras | imgclf serve, 32 clients | 17.0 | 1500.0 ms | 1800.0 ms | 21.0 | 0.85 of bare batched |" in doc
     assert "| onnx | skipped: tf2onnx not installed |" in doc
@@ -184,3 +204,30 @@ def test_report_block_replaces_only_its_previous_version():
     assert "figures v2" in updated and "figures v1" not in updated
     assert "written by hand" in updated and "## Notes after the block" in updated
     assert merge_report(updated, "figures v2") == updated
+
+
+def ray_job(actors: int, seconds: float) -> dict:
+    rates = {"images_per_s": 1000 / seconds, "steady_images_per_s": 990 / (seconds - 10.0)}
+    return {"rows": 1000, "seconds": seconds, "first_rows_s": 10.0, **rates, "actors": actors, "driver_rss_mib": []}
+
+
+def test_ray_table_shows_engines_start_up_and_the_streaming_run(results: dict):
+    stream = {**ray_job(1, 110.0), "images": 100_000, "load_avg": [1.0, 1.5],
+              "driver_rss_mib": [[5000, 810.0], [100_000, 812.0]]}  # fmt: skip
+    engines = {"local": {"images_per_s": 500.0, "seconds": 2.0}, "ray_init_s": 4.5, "load_avg": [0.5, 1.0],
+               "ray_1_actor": ray_job(1, 20.0), "ray_2_actors": ray_job(2, 15.0)}  # fmt: skip
+    head = {
+        "rows": 65_536,
+        "rows_per_s": 3000.0,
+        "epoch_s": 21.0,
+        "rss_anon_after_mib": 314.0,
+        "rss_file_after_mib": 775.0,
+    }
+    table = build_tables({**results, "ray": {"engines": engines, "stream": stream, "head": {"2 GiB": head}}})[-1]
+    assert table.title.endswith("(load average during the Ray runs 0.5, 1.0, 1.0, 1.5)")
+    assert table.rows[5][-1] == "21.0 s; RssAnon 314 MiB, RssFile 775 MiB" and "2 GiB" in table.rows[5][0]
+    assert table.rows[0] == ("local engine, in process", "", "500 images/s", "", "2.0 s")
+    assert table.rows[2] == ("Ray engine, 2 actors", "10.0 s", "67 images/s", "198 images/s", "15.0 s")
+    assert table.rows[3][-1] == "4.5 s" and "driver RSS 810 -> 812 MiB" in table.rows[4][-1]
+    skipped = render_text(build_tables({**results, "ray": {"skipped": "Ray is not installed"}}), [])
+    assert "skipped: Ray is not installed" in skipped

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from data_helpers import make_dataset, photo, write_photo
+from data_helpers import make_dataset, photo, write_huge_png, write_photo
 from imgclf.cli.main import main
-from imgclf.data.check import check_dataset
+from imgclf.data.check import _phash, check_dataset
 from imgclf.data.layout import DatasetError
 from imgclf.data.samples import sample_dataset
 
@@ -76,18 +77,79 @@ def test_unusable_file_is_an_error_and_skipped(clean: Path, write, kind: str, ca
 def test_cross_split_duplicate_is_leakage(clean: Path) -> None:
     shutil.copy(clean / "train" / "bees" / "bees_000.jpg", clean / "test" / "bees" / "copy.jpg")
     report = check_dataset(clean)
+    assert _kinds(report) == {"leakage": "error"}
     leak = [i for i in report.issues if i.kind == "leakage"]
-    assert len(leak) == 1 and leak[0].severity == "error"
+    assert len(leak) == 1
     assert set(leak[0].paths) == {clean / "train" / "bees" / "bees_000.jpg", clean / "test" / "bees" / "copy.jpg"}
+    assert "train and test splits" in leak[0].message
     assert main(["check", str(clean)]) == 1
 
 
-@pytest.mark.parametrize(("label", "kind"), [("ants", "duplicate"), ("bees", "conflicting-duplicate")])
-def test_duplicate_within_a_split_is_a_warning(clean: Path, label: str, kind: str) -> None:
-    shutil.copy(clean / "train" / "ants" / "ants_000.jpg", clean / "train" / label / "again.jpg")
+def test_duplicate_within_a_class_is_a_warning(clean: Path) -> None:
+    shutil.copy(clean / "train" / "ants" / "ants_000.jpg", clean / "train" / "ants" / "again.jpg")
     report = check_dataset(clean)
-    assert _kinds(report) == {kind: "warning"}
+    assert _kinds(report) == {"duplicate": "warning"}
     assert report.is_safe
+
+
+@pytest.mark.parametrize(("split", "kinds"), [("train", {"label-conflict"}), ("val", {"label-conflict", "leakage"})])
+def test_one_photo_under_two_classes_is_a_label_conflict(
+    clean: Path, split: str, kinds: set[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = clean / "train" / "ants" / "ants_000.jpg"
+    shutil.copy(original, clean / split / "bees" / "also_a_bee.jpg")
+    report = check_dataset(clean)
+    assert {i.kind for i in report.issues} == kinds and {i.severity for i in report.issues} == {"error"}
+    conflict = next(i for i in report.issues if i.kind == "label-conflict")
+    assert set(conflict.paths) == {original, clean / split / "bees" / "also_a_bee.jpg"}
+    assert "2 classes (ants, bees)" in conflict.message
+    assert "train/ants/ants_000.jpg [train/ants]" in conflict.message
+    assert f"{split}/bees/also_a_bee.jpg [{split}/bees]" in conflict.message
+    leakage = [i for i in report.issues if i.kind == "leakage"]
+    assert all("classes" not in i.message for i in leakage)  # the conflict is not hidden inside the leakage
+    assert main(["check", str(clean)]) == 1
+    assert "ERROR   label-conflict: The same image is filed under 2 classes" in capsys.readouterr().out
+
+
+def test_huge_image_is_reported_with_its_real_size(clean: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bomb = write_huge_png(clean / "train" / "ants" / "bomb.png", 30000, 30000)
+    assert bomb.stat().st_size < 10_000
+    report = check_dataset(clean)
+    issue = next(i for i in report.issues if i.kind == "too-large")
+    assert issue.severity == "error" and issue.paths == (bomb,)
+    assert "train/ants/bomb.png is 30000x30000 pixels (900 Mpx), over the 89 Mpx limit" in issue.message
+    assert report.bad_files == {bomb} and report.counts["train"]["ants"] == 6
+    assert main(["check", str(clean)]) == 1
+    out = capsys.readouterr().out
+    assert "30000x30000 pixels (900 Mpx)" in out and "0x0" not in out
+
+
+def test_image_over_the_cap_is_refused_without_pillows_warning(clean: Path) -> None:
+    big = write_huge_png(clean / "train" / "bees" / "big.png", 10000, 9500)  # 95 Mpx: Pillow only warns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        report = check_dataset(clean)
+    assert [i.kind for i in report.issues] == ["too-large"] and report.bad_files == {big}
+    assert "10000x9500 pixels (95 Mpx), over the 89 Mpx limit" in report.issues[0].message
+
+
+def test_formats_count_usable_images_and_unusable_files_are_listed_apart(clean: Path) -> None:
+    _truncated(0.6)(clean / "train" / "ants" / "cut.jpg")  # a readable JPEG header, then not enough data
+    write_huge_png(clean / "val" / "bees" / "bomb.png", 30000, 30000)
+    (clean / "test" / "ants" / "empty.jpg").write_bytes(b"")
+    report = check_dataset(clean)
+    assert report.formats == {"JPEG": 20}
+    assert report.unusable == {"corrupt": 1, "too-large": 1, "zero-byte": 1}
+    assert report.to_dict()["unusable"] == report.unusable
+    table = report.format_table()
+    assert "Formats: JPEG 20\n" in table
+    assert "Unusable files (left out of the counts above, skipped in training): " in table
+    assert "corrupt 1" in table and "too-large 1" in table and "zero-byte 1" in table
+
+
+def test_perceptual_hash_is_imagehash_phash_bit_for_bit() -> None:
+    # Recorded with imagehash 4.3's phash (SciPy's DCT), which the near-duplicate distance was tuned with.
+    assert {seed: _phash(photo(seed, 128)) for seed in (1, 7)} == {1: 0xA1D6A939EC0C16F3, 7: 0xA3D2A487ACBC5B43}
 
 
 def test_near_duplicate_across_splits(clean: Path) -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_helpers import photo, write_photo
-from imgclf.data.decode import DecodeError, decode_image, open_image
+from data_helpers import photo, write_huge_png, write_photo
+from imgclf.data.decode import DecodeError, decode_image, open_image, read_header
 
 
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
@@ -126,3 +126,12 @@ def test_bad_files_raise_decode_error_naming_the_file(tmp_path: Path, write, mes
 def test_missing_file_is_a_decode_error(tmp_path: Path) -> None:
     with pytest.raises(DecodeError, match="Cannot read"):
         open_image(tmp_path / "nope.jpg")
+
+
+def test_decompression_bomb_is_refused_with_its_real_size(tmp_path: Path) -> None:
+    bomb = write_huge_png(tmp_path / "bomb.png", 30000, 30000)
+    assert read_header(bomb.read_bytes()) == ("PNG", (30000, 30000))
+    with pytest.raises(
+        DecodeError, match=r"bomb.png' is 30000x30000 = 900,000,000 pixels, over the limit of 89,000,000"
+    ):
+        decode_image(bomb)

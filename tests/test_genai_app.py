@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 from fakes import DEFAULT_TEXT, Reply
 from genai_helpers import SECRET, png_bytes, start_fake
 
+# AppTest's own 3 s default is too short for a first import of TensorFlow on a loaded CI machine.
+APP_TIMEOUT_S = 30
 KEY_VARS = ("IMGCLF_GENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL")
 
 
@@ -29,7 +31,7 @@ def _settings_script() -> None:
 
 @pytest.fixture()
 def env(monkeypatch):
-    for name in KEY_VARS:
+    for name in (*KEY_VARS, "IMGCLF_GENAI_DEADLINE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IMGCLF_GENAI_TIMEOUT", "1")
     monkeypatch.setenv("IMGCLF_GENAI_RETRIES", "0")
@@ -50,7 +52,7 @@ def _texts(at: AppTest) -> str:
 
 def test_no_provider_shows_the_offline_analysis(env):
     env.setenv("IMGCLF_GENAI_PROVIDER", "none")
-    at = AppTest.from_function(_panel_script, args=(png_bytes(),)).run()
+    at = AppTest.from_function(_panel_script, args=(png_bytes(),), default_timeout=APP_TIMEOUT_S).run()
     assert not at.exception and not at.checkbox
     assert "**bees**, 87% confidence" in _texts(at) and "upper centre" in _texts(at)
 
@@ -63,7 +65,7 @@ def test_streamed_analysis_second_opinion_insights_and_chat(env, provider):
         server.push(
             Reply(), Reply(text=json.dumps(opinion)), Reply(text="Bees are fuzzy."), Reply(text="Look at the legs.")
         )
-        at = AppTest.from_function(_panel_script, args=(png_bytes(),), default_timeout=30).run()
+        at = AppTest.from_function(_panel_script, args=(png_bytes(),), default_timeout=APP_TIMEOUT_S).run()
         assert at.checkbox[0].label == f"Send this image to {provider}/test-model?"
         assert server.requests == [] and "**bees**, 87% confidence" in _texts(at)  # nothing sent before consent
         at.checkbox[0].check().run()
@@ -83,7 +85,7 @@ def test_streamed_analysis_second_opinion_insights_and_chat(env, provider):
 def test_provider_that_is_down_keeps_the_panel_useful(env):
     with start_fake("openai") as server:
         _configure(env, server, "openai")
-    at = AppTest.from_function(_panel_script, args=(png_bytes(),), default_timeout=30).run()
+    at = AppTest.from_function(_panel_script, args=(png_bytes(),), default_timeout=APP_TIMEOUT_S).run()
     at.checkbox[0].check().run()
     assert not at.exception
     assert "Cannot connect to openai/test-model" in at.error[0].value
@@ -91,16 +93,42 @@ def test_provider_that_is_down_keeps_the_panel_useful(env):
     assert at.button[0].label == "Try again"
 
 
+def test_trickling_server_is_cut_off_and_the_panel_says_which_call(env):
+    env.setenv("IMGCLF_GENAI_TIMEOUT", "5")  # per read: a byte a second never trips it
+    env.setenv("IMGCLF_GENAI_DEADLINE", "2")
+    with start_fake("openai") as server:
+        _configure(env, server, "openai")
+        server.push(Reply(trickle=120))
+        at = AppTest.from_function(_panel_script, args=(png_bytes(),), default_timeout=APP_TIMEOUT_S).run()
+        at.checkbox[0].check().run()  # without the deadline it outlasts APP_TIMEOUT_S and fails
+    assert not at.exception
+    error = at.error[0].value
+    assert "the image description call to http://127.0.0.1:" in error and "timed out" in error
+    assert "2 s deadline (IMGCLF_GENAI_DEADLINE)" in error
+    assert "**bees**, 87% confidence" in _texts(at) and at.button[0].label == "Try again"
+
+
+def test_web_page_instead_of_the_api_is_reported_in_the_panel(env):
+    with start_fake("gemini") as server:
+        _configure(env, server, "gemini")
+        server.push(Reply(html=True))
+        at = AppTest.from_function(_panel_script, args=(png_bytes(),), default_timeout=APP_TIMEOUT_S).run()
+        at.checkbox[0].check().run()
+    assert not at.exception
+    assert "answered the image description call with an HTML page, not a JSON reply" in at.error[0].value
+    assert "**bees**, 87% confidence" in _texts(at) and at.button[0].label == "Try again"
+
+
 def test_bad_setting_is_reported_and_offline_analysis_shown(env):
     env.setenv("IMGCLF_GENAI_PROVIDER", "claude")
-    at = AppTest.from_function(_panel_script, args=(png_bytes(),)).run()
+    at = AppTest.from_function(_panel_script, args=(png_bytes(),), default_timeout=APP_TIMEOUT_S).run()
     assert not at.exception and "is not a provider" in at.error[0].value
     assert "**bees**, 87% confidence" in _texts(at)
 
 
 def test_settings_page_stores_values_for_the_session_and_hides_the_key(env):
     env.delenv("IMGCLF_GENAI_PROVIDER", raising=False)
-    at = AppTest.from_function(_settings_script).run()
+    at = AppTest.from_function(_settings_script, default_timeout=APP_TIMEOUT_S).run()
     assert not at.exception
     at.selectbox[0].set_value("openai")
     at.text_input[0].set_value("llava")  # model

@@ -121,8 +121,8 @@ def test_chat_sends_history_and_the_image_once(fake):
         (Reply(status=401), "auth", "rejected the API key"),
         (Reply(status=404), "model", "'test-model' was not found"),
         (Reply(status=500), "server", "server error (HTTP 500)"),
-        (Reply(hang=5), "timeout", "did not answer within 1 s"),
-        (Reply(garbage=True), "response", "could not be read"),
+        (Reply(hang=5), "timeout", "did not answer within 1 s (2 tries) for the image description"),
+        (Reply(garbage=True), "response", "sent a reply to the image description call that could not be read"),
     ],
 )
 def test_each_failure_has_its_message(fake, reply, kind, words):

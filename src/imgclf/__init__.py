@@ -7,23 +7,42 @@ Public API::
     run_dir = imgclf.train("data/", out="runs/x") # two-phase transfer learning
     clf = imgclf.load(run_dir)                    # a Classifier
     clf.predict(["photo.jpg"])                    # [Prediction(label=..., confidence=..., status=...)]
+
+The names are loaded on first use (as Ultralytics does), so ``import imgclf`` and the light commands
+(``imgclf --help``, ``backbones``, ``check``) never import TensorFlow.
 """
 
-from imgclf.config import Config, ConfigError, load_config
-from imgclf.data.check import DatasetReport, check_dataset
-from imgclf.data.decode import DecodeError, decode_image
-from imgclf.data.layout import DatasetError, discover
-from imgclf.engine.explainer import explain
-from imgclf.engine.predictor import Classifier, Prediction, load
-from imgclf.engine.progress import ProgressEvent
-from imgclf.engine.run import BundleError, Run
-from imgclf.engine.trainer import train
-from imgclf.errors import ImgclfError
-from imgclf.evaluation import EvalResult, evaluate
-from imgclf.models.registry import BackboneSpec, get_backbone, list_backbones
-from imgclf.models.weights import WeightsError
+from imgclf._lazy import lazy_attributes
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "BackboneSpec": "imgclf.models.registry",
+    "BundleError": "imgclf.engine.run",
+    "Classifier": "imgclf.engine.predictor",
+    "Config": "imgclf.config",
+    "ConfigError": "imgclf.config",
+    "DatasetError": "imgclf.data.layout",
+    "DatasetReport": "imgclf.data.check",
+    "DecodeError": "imgclf.data.decode",
+    "EvalResult": "imgclf.evaluation",
+    "ImgclfError": "imgclf.errors",
+    "Prediction": "imgclf.engine.predictor",
+    "ProgressEvent": "imgclf.engine.progress",
+    "Run": "imgclf.engine.run",
+    "WeightsError": "imgclf.models.weights",
+    "check_dataset": "imgclf.data.check",
+    "decode_image": "imgclf.data.decode",
+    "discover": "imgclf.data.layout",
+    "evaluate": "imgclf.evaluation",
+    "explain": "imgclf.engine.explainer",
+    "get_backbone": "imgclf.models.registry",
+    "list_backbones": "imgclf.models.registry",
+    "load": "imgclf.engine.predictor",
+    "load_config": "imgclf.config",
+    "train": "imgclf.engine.trainer",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 
 __all__ = [
     "BackboneSpec",

@@ -12,25 +12,35 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
+import sys
 import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeGemini", "FakeOpenAI", "FakeServer", "Recorded", "Reply"]
+__all__ = ["DEFAULT_TEXT", "HTML_PAGE", "FakeGemini", "FakeOpenAI", "FakeServer", "Recorded", "Reply"]
 
 DEFAULT_TEXT = "A small test picture with a plain background."
+# What a wrong base URL often answers with: a web page (a router, a proxy's login page, a web UI).
+HTML_PAGE = "<!DOCTYPE html>\n<html><head><title>Welcome</title></head><body><h1>It works!</h1></body></html>\n"
 
 
 @dataclasses.dataclass(frozen=True)
 class Reply:
-    """A scripted answer: ``text`` (200), an HTTP ``status`` error, a ``hang`` in seconds, or ``garbage``."""
+    """A scripted answer: ``text`` (200), an HTTP ``status`` error, a ``hang`` in seconds, or ``garbage``.
+
+    ``trickle`` sends the 200 headers at once, then one keep-alive byte per second (a newline: blank space in
+    JSON, an empty line in server-sent events) for that many seconds before the answer. ``html`` answers 200
+    with a web page.
+    """
 
     text: str = DEFAULT_TEXT
     status: int = 200
     hang: float = 0.0
     garbage: bool = False
+    trickle: float = 0.0
+    html: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +52,23 @@ class Recorded:
     body: dict[str, Any]
 
 
+def _content_type(stream: bool) -> str:
+    return "text/event-stream" if stream else "application/json"
+
+
 def _chunks(text: str, n: int = 3) -> list[str]:
     size = max(1, -(-len(text) // n))
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Daemon handler threads; a client that hangs up (a test's deadline, a closed client) is not an error."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FakeServer(abc.ABC):
@@ -55,8 +79,7 @@ class FakeServer(abc.ABC):
         self._script: deque[Reply] = deque()
         self._release = threading.Event()
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -72,9 +95,9 @@ class FakeServer(abc.ABC):
         """The next scripted reply, or the default text answer."""
         return self._script.popleft() if self._script else Reply()
 
-    def wait(self, seconds: float) -> None:
-        """Hang for ``seconds`` (cut short when the server stops)."""
-        self._release.wait(seconds)
+    def wait(self, seconds: float) -> bool:
+        """Hang for ``seconds``; True when cut short because the server stops."""
+        return self._release.wait(seconds)
 
     def __enter__(self) -> FakeServer:
         self._thread.start()
@@ -118,6 +141,33 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _trickle(self, seconds: float, payload: bytes, content_type: str) -> None:
+        """200 headers now, a keep-alive byte a second for ``seconds``, then ``payload`` and close."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends and not self.fake.wait(1.0):
+            self.wfile.write(b"\n")
+            self.wfile.flush()
+        self.wfile.write(payload)
+
+    def _answer(self, reply: Reply, body: dict[str, Any], stream: bool) -> tuple[int, bytes, str]:
+        """Status, payload and content type of a scripted ``reply``."""
+        fake = self.fake
+        if reply.status != 200:
+            return reply.status, json.dumps(fake.error_body(reply.status)).encode(), "application/json"
+        if reply.html:
+            return 200, HTML_PAGE.encode(), "text/html; charset=utf-8"
+        if reply.garbage:
+            return 200, b"data: {not json\n\n" if stream else b"{not json", _content_type(stream)
+        if stream:
+            payload = "".join(f"data: {event}\n\n" for event in fake.events(reply.text, body, self.path))
+            return 200, payload.encode(), _content_type(stream)
+        return 200, json.dumps(fake.answer(reply.text, body, self.path)).encode(), _content_type(stream)
+
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = json.loads(raw or b"{}")
@@ -128,17 +178,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if reply.hang:
                 fake.wait(reply.hang)
-            if reply.status != 200:
-                extra = {"Retry-After": "0"} if reply.status == 429 else None
-                self._send(reply.status, json.dumps(fake.error_body(reply.status)).encode(), "application/json", extra)
-            elif reply.garbage:
-                payload = b"data: {not json\n\n" if stream else b"{not json"
-                self._send(200, payload, "text/event-stream" if stream else "application/json")
-            elif stream:
-                payload = "".join(f"data: {event}\n\n" for event in fake.events(reply.text, body, self.path))
-                self._send(200, payload.encode(), "text/event-stream")
+            status, payload, content_type = self._answer(reply, body, stream)
+            if reply.trickle:
+                self._trickle(reply.trickle, payload, content_type)
             else:
-                self._send(200, json.dumps(fake.answer(reply.text, body, self.path)).encode(), "application/json")
+                extra = {"Retry-After": "0"} if status == 429 else None
+                self._send(status, payload, content_type, extra)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout test)
 

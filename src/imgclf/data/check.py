@@ -1,16 +1,16 @@
 """Dataset health check: decode every file once and report what would make training unsafe or misleading.
 
 Errors (training unsafe or file unusable): unreadable / zero-byte / non-image / corrupt / oversized files,
-cross-split leakage, empty classes, fewer than 2 classes, a train class with fewer than 2 usable images.
-Warnings: duplicates within a split, near-duplicates across splits, tiny images, extensions that lie about
-the content, classes missing from a split, imbalance, and images unlike the rest of their class.
+cross-split leakage, one image filed under two classes, empty classes, fewer than 2 classes, a train class
+with fewer than 2 usable images.
+Warnings: duplicates within a class and split, near-duplicates across splits, tiny images, extensions that lie
+about the content, classes missing from a split, imbalance, and images unlike the rest of their class.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,12 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-import imagehash
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from imgclf.data.decode import DEFAULT_MAX_PIXELS, DecodeError, open_image
-from imgclf.data.layout import DatasetLayout, Sample, discover
+from imgclf.data.decode import DEFAULT_MAX_PIXELS, DecodeError, open_image, read_header
+from imgclf.data.layout import SPLITS, DatasetLayout, Sample, discover
 from imgclf.data.report import ERROR, WARNING, DatasetReport, Issue, display_path
 
 __all__ = ["DatasetReport", "Issue", "check_dataset"]
@@ -35,8 +34,10 @@ _EXTENSION_FORMATS = {
 _THUMB = 256  # decode side used for hashing and colour counts (JPEG draft mode keeps it fast)
 _COLOUR_SAMPLE = 64  # colours are counted on a 64x64 nearest-neighbour sample (no invented colours)
 _GRAPHIC_COLOURS = 64  # fewer distinct colours than this reads as a graphic, not a photo
+_PHASH_SIDE, _PHASH_BITS = 32, 8  # perceptual hash: DCT of a 32x32 grey image, its 8x8 lowest frequencies
 _RARE_FORMAT_SHARE = 0.05  # a format held by one image or at most this share of a class (>= 10 images) is unusual
 _IMBALANCE_WARNING = 3.0
+MAX_FILE_BYTES = 128 * 1024**2  # larger files are reported, never read: memory stays bounded (8 files at a time)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,37 +54,59 @@ class _FileInfo:
     reason: str = ""
 
 
-def _probe(data: bytes) -> tuple[str, tuple[int, int]]:
-    """The format the bytes really are, and the stored size, from the header only."""
-    with Image.open(io.BytesIO(data)) as img:
-        return ("JPEG" if img.format == "MPO" else str(img.format)), img.size
+def _dct_matrix(n: int) -> np.ndarray:
+    """The unnormalised DCT-II as a matrix (what ``scipy.fftpack.dct`` computes along one axis)."""
+    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
+    return 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
+
+
+_DCT = _dct_matrix(_PHASH_SIDE)
+
+
+def _phash(img: Image.Image) -> int:
+    """The 64-bit perceptual hash of ``img``, bit for bit ``imagehash.phash`` (without importing SciPy)."""
+    grey = img.convert("L").resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS)
+    low = (_DCT @ np.asarray(grey, dtype=np.float64) @ _DCT.T)[:_PHASH_BITS, :_PHASH_BITS]
+    return int.from_bytes(np.packbits(low > np.median(low)).tobytes(), "big")
+
+
+def _read_capped(path: Path) -> tuple[int, bytes]:
+    """The file's size and its bytes; no bytes for a file over :data:`MAX_FILE_BYTES`, which is never read."""
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > MAX_FILE_BYTES:
+            return size, b""
+        data = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since: still never more than the limit
+        return len(data), data
 
 
 def _inspect(path: Path, max_pixels: int) -> _FileInfo:
-    """Read, hash and decode ``path`` once with the shared decoder."""
+    """Read (at most :data:`MAX_FILE_BYTES`), hash and decode ``path`` once with the shared decoder."""
     try:
-        data = path.read_bytes()
+        nbytes, data = _read_capped(path)
     except OSError as exc:
         return _FileInfo(path, problem="unreadable", reason=exc.strerror or str(exc))
+    if nbytes > MAX_FILE_BYTES:
+        reason = f"{nbytes:,} bytes, over the limit of {MAX_FILE_BYTES:,} bytes a file"
+        return _FileInfo(path, problem="file-too-large", reason=reason)
     if not data:
         return _FileInfo(path, problem="zero-byte")
     digest = hashlib.sha256(data).hexdigest()
     try:
-        fmt, size = _probe(data)
-    except Image.DecompressionBombError as exc:
-        return _FileInfo(path, sha256=digest, problem="too-large", reason=str(exc))
+        fmt, size = read_header(data)
     except UnidentifiedImageError:
         return _FileInfo(path, sha256=digest, problem="not-image")
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return _FileInfo(path, sha256=digest, problem="corrupt", reason=str(exc))
+    if size[0] * size[1] > max_pixels:  # refused before any pixel is read
+        return _FileInfo(path, fmt, size, digest, problem="too-large")
     try:
         img = open_image(data, max_pixels=max_pixels, draft_size=_THUMB)
     except DecodeError as exc:
-        problem = "too-large" if size[0] * size[1] > max_pixels else "corrupt"
-        return _FileInfo(path, fmt, size, digest, problem=problem, reason=str(exc.__cause__ or exc))
+        return _FileInfo(path, fmt, size, digest, problem="corrupt", reason=str(exc.__cause__ or exc))
     sample = img.resize((_COLOUR_SAMPLE, _COLOUR_SAMPLE), Image.Resampling.NEAREST)
     colours = len(sample.getcolors(_COLOUR_SAMPLE**2) or ())
-    return _FileInfo(path, fmt, size, digest, int(str(imagehash.phash(img)), 16), colours)
+    return _FileInfo(path, fmt, size, digest, _phash(img), colours)
 
 
 def _inspect_all(paths: Iterable[Path], max_pixels: int) -> dict[Path, _FileInfo]:
@@ -98,8 +121,16 @@ _UNUSABLE_ADVICE = {
     "zero-byte": "is empty (0 bytes); replace it with the real image or delete it",
     "not-image": "is not an image whatever its extension; move it out of the dataset",
     "corrupt": "is damaged or truncated ({reason}); re-download or re-export it, or delete it",
-    "too-large": "is {w}x{h} pixels, over the limit of {cap:,}; downscale it (or raise max_pixels if you trust it)",
+    "too-large": "is {w}x{h} pixels ({mpx}), over the {cap} limit; downscale it (or train with --set max_pixels=N "
+    "if you trust the file)",
+    "file-too-large": "is too large to read ({reason}); recompress or downscale it, or remove it",
 }
+
+
+def _megapixels(pixels: int) -> str:
+    """``900 Mpx``, ``89 Mpx``, ``2.5 Mpx``."""
+    value = pixels / 1e6
+    return f"{value:,.0f} Mpx" if value >= 10 else f"{value:.2g} Mpx"
 
 
 def _file_issues(infos: Iterable[_FileInfo], rel: Callable[[Path], str], min_side: int, cap: int) -> list[Issue]:
@@ -108,7 +139,10 @@ def _file_issues(infos: Iterable[_FileInfo], rel: Callable[[Path], str], min_sid
     for info in infos:
         name = rel(info.path)
         if info.problem:
-            advice = _UNUSABLE_ADVICE[info.problem].format(reason=info.reason, w=info.size[0], h=info.size[1], cap=cap)
+            w, h = info.size
+            advice = _UNUSABLE_ADVICE[info.problem].format(
+                reason=info.reason, w=w, h=h, mpx=_megapixels(w * h), cap=_megapixels(cap)
+            )
             issues.append(Issue(info.problem, ERROR, (info.path,), f"{name} {advice}. It is skipped in training."))
             continue
         if _EXTENSION_FORMATS.get(info.path.suffix.lower()) != info.fmt:
@@ -126,25 +160,28 @@ def _file_issues(infos: Iterable[_FileInfo], rel: Callable[[Path], str], min_sid
 def _duplicate_issues(
     samples: Sequence[Sample], infos: Mapping[Path, _FileInfo], rel: Callable[[Path], str]
 ) -> list[Issue]:
-    """Identical content (SHA-256) across splits (leakage, error) and within a split (warning)."""
+    """Identical content (SHA-256): under two classes (label conflict, error), in two splits (leakage, error),
+    twice in one class and split (duplicate, warning)."""
     groups: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         if infos[s.path].sha256 and not infos[s.path].problem:
             groups[infos[s.path].sha256].append(s)
     issues = []
-    for group in groups.values():
-        if len(group) < 2:
-            continue
+    for group in (g for g in groups.values() if len(g) > 1):
         paths = tuple(s.path for s in group)
         names = ", ".join(f"{rel(s.path)} [{s.split}/{s.label}]" for s in group)
         labels = sorted({s.label for s in group})
-        if len({s.split for s in group}) > 1:
-            message = f"Identical files in different splits: {names}. Keep one copy in a single split."
+        splits = sorted({s.split for s in group}, key=SPLITS.index)
+        if len(labels) > 1:
+            message = (
+                f"The same image is filed under {len(labels)} classes ({', '.join(labels)}): {names}. "
+                "Decide which class it shows and delete the other copies."
+            )
+            issues.append(Issue("label-conflict", ERROR, paths, message))
+        if len(splits) > 1:
+            message = f"The same image is in the {' and '.join(splits)} splits: {names}. Keep one copy in one split."
             issues.append(Issue("leakage", ERROR, paths, message))
-        elif len(labels) > 1:
-            message = f"Identical files with different labels {labels}: {names}. Keep the copy with the right label."
-            issues.append(Issue("conflicting-duplicate", WARNING, paths, message))
-        else:
+        if len(labels) == 1 and len(splits) == 1:
             message = f"Identical files: {names}. Delete the extra copies (they double-count in training)."
             issues.append(Issue("duplicate", WARNING, paths, message))
     return issues
@@ -253,21 +290,22 @@ def check_dataset(
     min_side: int = 32,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     near_dup_distance: int = 6,
+    runs: str | Path | None = None,
 ) -> DatasetReport:
     """Check the dataset at ``data`` (any layout :func:`~imgclf.data.layout.discover` accepts).
 
     Every file is decoded once (in a thread pool) with the shared decoder. ``near_dup_distance`` is the most
     perceptual-hash bits in which a val/test image may differ from a train image to count as a near-duplicate
-    (negative disables the search).
+    (negative disables the search). Review corrections apply (``runs``: where a read-only dataset's are kept).
     """
-    layout = discover(data, split=split, seed=seed)
+    layout = discover(data, split=split, seed=seed, runs=runs)
     infos = _inspect_all((s.path for s in layout.samples), max_pixels)
     rel = partial(display_path, root=layout.root)
     counts: dict[str, dict[str, int]] = {s: dict.fromkeys(layout.classes, 0) for s in layout.splits}
     for s in layout.samples:
         if not infos[s.path].problem:
             counts[s.split][s.label] += 1
-    formats = Counter(i.fmt for i in infos.values() if i.fmt)
+    formats = Counter(i.fmt for i in infos.values() if i.fmt and not i.problem)
     issues = [
         *_class_issues(layout, counts),
         *_file_issues(infos.values(), rel, min_side, max_pixels),
@@ -279,7 +317,4 @@ def check_dataset(
     notes = list(layout.notes)
     if layout.ignored:
         notes.append(f"Ignored {len(layout.ignored)} hidden/system or stray file(s), e.g. {rel(layout.ignored[0])}.")
-    unusable = sum(1 for i in infos.values() if i.problem)
-    if unusable:
-        notes.append(f"Counts are usable images; {unusable} unusable file(s) are left out and skipped in training.")
     return DatasetReport(layout, counts, dict(formats.most_common()), tuple(issues), tuple(notes))

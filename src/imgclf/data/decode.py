@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgclf.errors import ImgclfError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "DecodeError", "decode_image", "open_image"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "DecodeError",
+    "decode_image",
+    "open_image",
+    "read_header",
+    "read_source",
+]
 
 DEFAULT_MAX_PIXELS = 89_000_000
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -23,6 +32,35 @@ class DecodeError(ImgclfError, ValueError):
 
 def _name(source: ImageSource) -> str:
     return "<uploaded bytes>" if isinstance(source, bytes) else str(source)
+
+
+def read_header(data: bytes) -> tuple[str, tuple[int, int]]:
+    """The format (MPO counts as JPEG) and the declared ``(width, height)`` of an image, from its header alone.
+
+    Unlike ``Image.open``, this has no decompression-bomb check: a 30000x30000 file reports its real size
+    (callers compare it with their own pixel cap) and Pillow's warning about large images is never raised.
+    Raises ``UnidentifiedImageError`` when no Pillow format accepts the bytes, and what the format's header
+    reader raises when the header is damaged.
+    """
+    Image.init()
+    for fmt in Image.ID:
+        opener, accepts = Image.OPEN[fmt]
+        accepted = accepts is None or accepts(data[:16])
+        if not accepted or isinstance(accepted, str):  # a string: the format's reason to refuse the bytes
+            continue
+        try:
+            with opener(io.BytesIO(data), "") as img:
+                return ("JPEG" if img.format == "MPO" else str(img.format)), img.size
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue  # not this format after all; Image.open tries the next one too
+    raise UnidentifiedImageError("no image format accepts these bytes")
+
+
+def _too_large(name: str, width: int, height: int, max_pixels: int) -> str:
+    return (
+        f"'{name}' is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}; "
+        "downscale it or raise max_pixels if you trust the file."
+    )
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -40,6 +78,16 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
+def read_source(source: ImageSource, *, name: str | None = None) -> bytes:
+    """The bytes of ``source`` (a path, or bytes as they are); an unreadable file raises :class:`DecodeError`."""
+    if isinstance(source, bytes):
+        return source
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise DecodeError(f"Cannot read '{name or _name(source)}': {exc.strerror or exc}.") from exc
+
+
 def open_image(
     source: ImageSource,
     *,
@@ -47,27 +95,21 @@ def open_image(
     draft_size: int | None = None,
     name: str | None = None,
 ) -> Image.Image:
-    """Open ``source`` (path or bytes) as an upright RGB Pillow image.
+    """Open ``source`` (path or bytes) as an upright RGB Pillow image; ``name`` names it in error messages.
 
     EXIF orientation is applied, animations give their first frame, 16-bit / CMYK / palette / alpha
     images become 8-bit RGB, and images over ``max_pixels`` are refused before their pixels are read.
     Errors call the image ``name`` (default: its path, or ``<uploaded bytes>``).
     """
     name = name or _name(source)
-    try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    except OSError as exc:
-        raise DecodeError(f"Cannot read '{name}': {exc.strerror or exc}.") from exc
+    data = read_source(source, name=name)
     if not data:
         raise DecodeError(f"'{name}' is empty (0 bytes); remove it or replace it with the real image.")
     try:
         img = Image.open(io.BytesIO(data))
         width, height = img.size
         if width * height > max_pixels:
-            raise DecodeError(
-                f"'{name}' is {width}x{height} = {width * height:,} pixels, over the limit of "
-                f"{max_pixels:,}; downscale it or raise max_pixels if you trust the file."
-            )
+            raise DecodeError(_too_large(name, width, height, max_pixels))
         img.seek(0)
         if draft_size and img.format == "JPEG":
             img.draft("RGB", (draft_size, draft_size))
@@ -79,7 +121,10 @@ def open_image(
     except UnidentifiedImageError as exc:
         raise DecodeError(f"'{name}' is not an image Pillow can read (whatever its extension).") from exc
     except Image.DecompressionBombError as exc:
-        raise DecodeError(f"'{name}' looks like a decompression bomb: {exc}") from exc
+        width, height = read_header(data)[1]
+        if width * height > max_pixels:
+            raise DecodeError(_too_large(name, width, height, max_pixels)) from exc
+        raise DecodeError(f"'{name}' ({width}x{height}) looks like a decompression bomb: {exc}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise DecodeError(f"'{name}' is damaged or truncated: {exc}.") from exc
 

@@ -9,13 +9,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from imgclf.data.corrections import EXCLUDED_FOLDER, Corrections, load_corrections
 from imgclf.errors import ImgclfError
 
 __all__ = ["SPLITS", "DatasetError", "DatasetLayout", "Sample", "discover", "is_hidden"]
 
 SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
-_SYSTEM_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx", ".ds_store", "ehthumbs.db"})
+_SYSTEM_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx", ".ds_store", "ehthumbs.db", EXCLUDED_FOLDER})
 
 
 class DatasetError(ImgclfError, ValueError):
@@ -33,7 +34,11 @@ class Sample:
 
 @dataclasses.dataclass(frozen=True)
 class DatasetLayout:
-    """What :func:`discover` found: every candidate file, the classes, and ignored system files."""
+    """What :func:`discover` found: every candidate file, the classes, and ignored system files.
+
+    ``corrections`` is the review corrections file that applied (``None`` when none did); ``relabelled``
+    lists ``(path, folder label, new label)`` and ``excluded`` the samples review took out.
+    """
 
     root: Path
     kind: str
@@ -42,6 +47,9 @@ class DatasetLayout:
     ignored: tuple[Path, ...] = ()
     empty_classes: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
+    corrections: Path | None = None
+    relabelled: tuple[tuple[Path, str, str], ...] = ()
+    excluded: tuple[Sample, ...] = ()
 
     def split(self, name: str) -> list[Sample]:
         """The samples of split ``name`` (train, val or test)."""
@@ -160,47 +168,122 @@ def _check_fractions(split: Sequence[float]) -> None:
         )
 
 
-def discover(data: str | Path, *, split: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0) -> DatasetLayout:
-    """Find every candidate file in ``data`` and its label and split.
+def _held(samples: list[Sample], held: frozenset[str], key) -> tuple[list[Sample], list[Sample]]:
+    """Samples to split automatically, and those review added (they join train, so other splits never shift)."""
+    added = [dataclasses.replace(s, split="train") for s in samples if key(s.path) in held]
+    return [s for s in samples if key(s.path) not in held], added
+
+
+@dataclasses.dataclass(frozen=True)
+class _Found:
+    """What a layout reader found, before review corrections."""
+
+    samples: list[Sample]
+    kind: str
+    notes: list[str]
+    ignored: list[Path] = dataclasses.field(default_factory=list)
+    empty: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+def _find_csv(root: Path, split: Sequence[float], seed: int, book: Corrections) -> _Found:
+    """The rows of a CSV dataset, plus the photos review added; split automatically when it has no split column."""
+    listed = _from_csv(root)
+    known = {book.key(s.path) for s in listed}
+    listed += [Sample(book.path_of(k), label, "") for k, label in book.added().items() if k not in known]
+    samples, added = _held(listed, frozenset(book.added()), book.key)
+    notes = []
+    if not samples or not samples[0].split:
+        samples = _stratified(samples, split, SPLITS, seed)
+        notes.append(f"Split {len(samples)} rows {split} with seed {seed}.")
+    return _Found(samples + added, "csv", notes)
+
+
+def _find_folders(root: Path, split: Sequence[float], seed: int, book: Corrections) -> _Found:
+    """The class folders of ``root`` (under split folders or not), split where no folder says how."""
+    held = frozenset(book.added())
+    split_dirs = {
+        _SPLIT_ALIASES[d.name.lower()]: d for d in root.iterdir() if d.is_dir() and d.name.lower() in _SPLIT_ALIASES
+    }
+    if split_dirs and "train" not in split_dirs:
+        raise DatasetError(f"'{root}' has {sorted(split_dirs)} folders but no 'train' folder.")
+    if not split_dirs:
+        samples, ignored, empty = _from_folders(root, {"train": root})
+        samples, added = _held(samples, held, book.key)
+        note = f"One folder of classes: split {list(split)} stratified with seed {seed}."
+        return _Found(_stratified(samples, split, SPLITS, seed) + added, "class-folders", [note], ignored, empty)
+    samples, ignored, empty = _from_folders(root, split_dirs)
+    notes = []
+    if "val" not in split_dirs:
+        train, added = _held([s for s in samples if s.split == "train"], held, book.key)
+        val_share = split[1] / (split[0] + split[1])
+        carved = _stratified(train, (1 - val_share, val_share), ("train", "val"), seed)
+        samples = carved + added + [s for s in samples if s.split != "train"]
+        notes.append(f"No val folder: carved {val_share:.0%} of train as validation (seed {seed}).")
+    if "test" not in split_dirs:
+        notes.append("No test folder: the final evaluation uses the validation split.")
+    return _Found(samples, "/".join(s for s in SPLITS if s in split_dirs), notes, ignored, empty)
+
+
+def _corrected(samples: list[Sample], book: Corrections) -> tuple[list[Sample], list, list[Sample], str | None]:
+    """Apply the latest review decisions: relabelled samples take the new label, excluded ones are set apart."""
+    kept, relabelled, excluded = [], [], []
+    for sample in samples:
+        label = book.corrected_label(sample.path, sample.label)
+        if label is None:
+            excluded.append(sample)
+            continue
+        if label != sample.label:
+            relabelled.append((sample.path, sample.label, label))
+        kept.append(dataclasses.replace(sample, label=label))
+    if not book.latest:
+        return kept, relabelled, excluded, None
+    added = len(book.added())
+    note = (
+        f"Review corrections from {book.file}: {len(relabelled)} relabelled, {len(excluded)} excluded"
+        + (f", {added} added" if added else "")
+        + ("" if book.in_dataset else " (kept beside the runs: the dataset folder is read-only)")
+        + "."
+    )
+    return kept, relabelled, excluded, note
+
+
+def discover(
+    data: str | Path,
+    *,
+    split: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    corrections: bool = True,
+    runs: str | Path | None = None,
+) -> DatasetLayout:
+    """Find every candidate file in ``data`` and its label and split, with review corrections applied.
 
     Layouts: ``{train,val,test}/<class>/``, ``{train,val}/<class>/``, ``{train,test}/<class>/`` (val carved
     from train), ``<class>/`` (split ``split`` with ``seed``), or a CSV file of ``path,label[,split]``.
+    The dataset's corrections file (see :mod:`imgclf.data.corrections`; ``runs`` is where a read-only
+    dataset's is kept) relabels and excludes samples after splitting, so no other sample changes split;
+    ``corrections=False`` reads the folders as they are.
     """
     _check_fractions(split)
     root = Path(data).expanduser()
     if not root.exists():
         raise DatasetError(f"Dataset '{root}' does not exist; pass a folder of class folders or a CSV file.")
-    notes: list[str] = []
-    ignored: list[Path] = []
-    empty: list = []
-    if root.is_file():
-        if root.suffix.lower() != ".csv":
-            raise DatasetError(f"'{root}' is a file but not a .csv; pass a folder of class folders or a CSV.")
-        samples, kind = _from_csv(root), "csv"
-        if not samples or not samples[0].split:
-            samples = _stratified(samples, split, SPLITS, seed)
-            notes.append(f"Split {len(samples)} rows {split} with seed {seed}.")
-    else:
-        split_dirs = {
-            _SPLIT_ALIASES[d.name.lower()]: d for d in root.iterdir() if d.is_dir() and d.name.lower() in _SPLIT_ALIASES
-        }
-        if split_dirs and "train" not in split_dirs:
-            raise DatasetError(f"'{root}' has {sorted(split_dirs)} folders but no 'train' folder.")
-        if split_dirs:
-            samples, ignored, empty = _from_folders(root, split_dirs)
-            kind = "/".join(s for s in SPLITS if s in split_dirs)
-            if "val" not in split_dirs:
-                train = [s for s in samples if s.split == "train"]
-                val_share = split[1] / (split[0] + split[1])
-                carved = _stratified(train, (1 - val_share, val_share), ("train", "val"), seed)
-                samples = carved + [s for s in samples if s.split != "train"]
-                notes.append(f"No val folder: carved {val_share:.0%} of train as validation (seed {seed}).")
-            if "test" not in split_dirs:
-                notes.append("No test folder: the final evaluation uses the validation split.")
-        else:
-            samples, ignored, empty = _from_folders(root, {"train": root})
-            samples = _stratified(samples, split, SPLITS, seed)
-            kind = "class-folders"
-            notes.append(f"One folder of classes: split {list(split)} stratified with seed {seed}.")
-    classes = tuple(sorted({s.label for s in samples} | {c for _, c in empty}))
-    return DatasetLayout(root, kind, classes, tuple(samples), tuple(ignored), tuple(empty), tuple(notes))
+    if root.is_file() and root.suffix.lower() != ".csv":
+        raise DatasetError(f"'{root}' is a file but not a .csv; pass a folder of class folders or a CSV.")
+    book = load_corrections(root, runs)
+    if not corrections:
+        book = dataclasses.replace(book, decisions=())
+    found = _find_csv(root, split, seed, book) if root.is_file() else _find_folders(root, split, seed, book)
+    samples, relabelled, excluded, note = _corrected(found.samples, book)
+    classes = tuple(sorted({s.label for s in samples} | {c for _, c in found.empty}))
+    return DatasetLayout(
+        root=root,
+        kind=found.kind,
+        classes=classes,
+        samples=tuple(samples),
+        ignored=tuple(p for p in found.ignored if p != book.file),
+        empty_classes=tuple(found.empty),
+        notes=tuple(found.notes + ([note] if note else [])),
+        corrections=book.file if book.decisions else None,
+        relabelled=tuple(relabelled),
+        excluded=tuple(excluded),
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from imgclf.data.layout import SPLITS, DatasetError, DatasetLayout
 __all__ = ["ERROR", "UNUSABLE_KINDS", "WARNING", "DatasetReport", "Issue", "display_path"]
 
 ERROR, WARNING = "error", "warning"
-UNUSABLE_KINDS = frozenset({"unreadable", "zero-byte", "not-image", "corrupt", "too-large"})
+UNUSABLE_KINDS = frozenset({"unreadable", "zero-byte", "not-image", "corrupt", "too-large", "file-too-large"})
 _SHOWN_PER_KIND = 5
 
 
@@ -38,7 +38,7 @@ class Issue:
 
 @dataclasses.dataclass(frozen=True)
 class DatasetReport:
-    """The result of :func:`check_dataset`: layout, usable-image counts, format mix, issues and notes."""
+    """The result of :func:`check_dataset`: layout, usable-image counts, format mix of usable images, issues, notes."""
 
     layout: DatasetLayout
     counts: Mapping[str, Mapping[str, int]]
@@ -78,6 +78,11 @@ class DatasetReport:
         return not self.errors
 
     @property
+    def unusable(self) -> dict[str, int]:
+        """How many files of each unusable kind ("corrupt", "too-large"...) were left out of every count."""
+        return dict(Counter(i.kind for i in self.issues if i.kind in UNUSABLE_KINDS))
+
+    @property
     def bad_files(self) -> frozenset[Path]:
         """Files that cannot be decoded; training skips them."""
         return frozenset(p for i in self.issues if i.kind in UNUSABLE_KINDS for p in i.paths)
@@ -115,6 +120,7 @@ class DatasetReport:
             "counts": {split: dict(per_class) for split, per_class in self.counts.items()},
             "imbalance": self.imbalance,
             "formats": dict(self.formats),
+            "unusable": self.unusable,
             "is_safe": self.is_safe,
             "issues": [
                 {"kind": i.kind, "severity": i.severity, "paths": [self._rel(p) for p in i.paths], "message": i.message}
@@ -122,6 +128,11 @@ class DatasetReport:
             ],
             "bad_files": sorted(self._rel(p) for p in self.bad_files),
             "ignored": [self._rel(p) for p in self.ignored],
+            "corrections": {
+                "file": None if self.layout.corrections is None else str(self.layout.corrections),
+                "relabelled": [[self._rel(p), old, new] for p, old, new in self.layout.relabelled],
+                "excluded": [self._rel(s.path) for s in self.layout.excluded],
+            },
             "notes": list(self.notes),
         }
 
@@ -137,6 +148,9 @@ class DatasetReport:
         ratio = "n/a" if self.imbalance is None else f"{self.imbalance:.2f}"
         lines += ["", f"Imbalance (largest/smallest train class): {ratio}"]
         lines.append("Formats: " + (", ".join(f"{f} {n}" for f, n in self.formats.items()) or "none"))
+        if self.unusable:
+            kinds = ", ".join(f"{kind} {n}" for kind, n in self.unusable.items())
+            lines.append(f"Unusable files (left out of the counts above, skipped in training): {kinds}")
         lines += [f"Note: {note}" for note in self.notes]
         lines += ["", *self._issue_lines()]
         verdict = "SAFE to train" if self.is_safe else "NOT safe to train: fix the errors above"

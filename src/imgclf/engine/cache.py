@@ -2,11 +2,13 @@
 
 Entries are keyed by the file's content hash, the backbone, its weights, the input size, the precision and
 the view (0 = clean, 1..K = augmented views). Location: ``$IMGCLF_CACHE_DIR``, else
-``$XDG_CACHE_HOME/imgclf``, else ``~/.cache/imgclf``.
+``$XDG_CACHE_HOME/imgclf``, else ``~/.cache/imgclf``. A cache that cannot be written (read-only, full disk,
+not a folder) never stops training: it stops storing and says why in :attr:`FeatureCache.problem`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FeatureCache", "cache_info", "cache_root", "clear_cache", "content_hash"]
+__all__ = ["FeatureCache", "bytes_hash", "cache_info", "cache_root", "clear_cache", "content_hash"]
 
 _VERSION = "v1"
 
@@ -27,9 +29,14 @@ def cache_root() -> Path:
     return base / "imgclf"
 
 
+def bytes_hash(data: bytes) -> str:
+    """SHA-256 (hex, 32 chars) of ``data``: the key of an image in the cache and in prediction rows."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
 def content_hash(path: Path) -> str:
-    """SHA-256 (hex, 32 chars) of a file's bytes: moving or renaming a file keeps its cache entries."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
+    """:func:`bytes_hash` of a file's bytes: moving or renaming a file keeps its cache entries."""
+    return bytes_hash(Path(path).read_bytes())
 
 
 class FeatureCache:
@@ -51,6 +58,8 @@ class FeatureCache:
     ):
         key = f"{_VERSION}|{backbone}|{weights_id}|{input_size}|{precision}|{augment}|{kind}"
         self.kind = kind
+        self.root = Path(root)
+        self.problem: str | None = None  # why writing failed; once set, put() stores nothing
         self.name = f"{backbone}-{input_size}-{kind}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
         self.folder = Path(root) / "features" / self.name
 
@@ -66,12 +75,19 @@ class FeatureCache:
             return None
 
     def put(self, digest: str, view: int, vector: np.ndarray) -> None:
-        """Store a vector atomically (float16 on disk)."""
+        """Store a vector atomically (float16 on disk); on a write error, record it in ``problem`` and stop."""
+        if self.problem is not None:
+            return
         path = self._path(digest, view)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, np.asarray(vector, dtype=np.float16))
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(tmp, np.asarray(vector, dtype=np.float16))
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            self.problem = f"{type(exc).__name__}: {exc.strerror or exc}"
 
 
 def cache_info(root: Path | None = None) -> list[dict[str, object]]:

@@ -14,9 +14,10 @@ import tensorflow as tf
 from imgclf.engine.augment import build_augmenter
 from imgclf.engine.cache import FeatureCache, cache_root, content_hash
 from imgclf.engine.features import extract_features
+from imgclf.engine.progress import ProgressEvent
 from imgclf.models.registry import BackboneSpec
 
-__all__ = ["CachedInputs", "cached_inputs", "pooled_from_activations", "top_model"]
+__all__ = ["CachedInputs", "cached_inputs", "feature_caches", "feature_forward", "pooled_from_activations", "top_model"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +67,9 @@ def _use_activations(lower: keras.Model, ctx) -> bool:
     return _activation_bytes(lower, images) <= cfg.activation_cache_gb * 1e9
 
 
-def _forward_fn(model: keras.Model, lower: keras.Model, upper: keras.Model, with_activations: bool):
+def feature_forward(model: keras.Model, backbone: keras.Model, spec: BackboneSpec, with_activations: bool):
+    """Pixels -> (pooled features[, cut activations]): what the cache stores, one forward pass for both."""
+    lower, upper = _split_backbone(backbone, spec)
     preprocess, pool = model.get_layer("preprocess"), model.get_layer("pool")
 
     @tf.function(reduce_retracing=True)
@@ -78,11 +81,23 @@ def _forward_fn(model: keras.Model, lower: keras.Model, upper: keras.Model, with
     return forward
 
 
-def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInputs:
-    """Extract (or read back from the cache) the fast recipe's inputs for the train and val splits."""
-    cfg, started = ctx.cfg, time.perf_counter()
-    lower, upper = _split_backbone(backbone, ctx.spec)
-    with_act = _use_activations(lower, ctx)
+def _warn_unwritable(caches: list[FeatureCache], ctx) -> None:
+    """Tell the user (a progress note, and the run's notes) when the feature cache could not be written."""
+    problem = next((c.problem for c in caches if c.problem), None)
+    if problem is None:
+        return
+    note = (
+        f"Feature cache '{caches[0].root}' cannot be written ({problem}); trained without it: this run's features "
+        "were computed but not kept for the next run. Free some space or set IMGCLF_CACHE_DIR to a writable folder."
+    )
+    ctx.notify(ProgressEvent("note", 0, 0, note))
+    ctx.notes.append(note)
+
+
+def feature_caches(backbone: keras.Model, ctx) -> list[FeatureCache]:
+    """The caches the fast recipe fills: pooled features, and the cut activations when they fit the budget."""
+    cfg = ctx.cfg
+    lower, _ = _split_backbone(backbone, ctx.spec)
     common = dict(
         backbone=ctx.spec.name,
         weights_id=ctx.weights_id,
@@ -91,9 +106,17 @@ def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInput
         augment=cfg.augment,
     )
     caches = [FeatureCache(cache_root(), **common)]
-    if with_act:
+    if _use_activations(lower, ctx):
         caches.append(FeatureCache(cache_root(), **common, kind=ctx.spec.unfreeze_after))
-    forward = _forward_fn(model, lower, upper, with_act)
+    return caches
+
+
+def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInputs:
+    """Extract (or read back from the cache) the fast recipe's inputs for the train and val splits."""
+    cfg, started = ctx.cfg, time.perf_counter()
+    caches = feature_caches(backbone, ctx)
+    with_act = len(caches) > 1
+    forward = feature_forward(model, backbone, ctx.spec, with_act)
     pooled, acts = {}, {}
     for split, views in (("train", 1 + cfg.cache_views), ("val", 1)):
         paths, _ = ctx.data.xy(split)
@@ -113,5 +136,6 @@ def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInput
         pooled[split] = arrays[0]
         if with_act:
             acts[split] = arrays[1]
+    _warn_unwritable(caches, ctx)
     ctx.timings["features"] = time.perf_counter() - started
     return CachedInputs(pooled, acts)

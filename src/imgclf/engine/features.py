@@ -17,9 +17,31 @@ from imgclf.data.pipeline import image_dataset
 from imgclf.engine.cache import FeatureCache
 from imgclf.engine.progress import ProgressCallback, ProgressEvent
 
-__all__ = ["FeatureBatches", "extract_features"]
+__all__ = ["EpochShuffle", "FeatureBatches", "extract_features", "missing_entries"]
 
 ForwardFn = Callable[[np.ndarray], Sequence[np.ndarray]]
+
+
+class _Outputs:
+    """The memory-mapped result arrays ``(count, views, *shape)``, one per cache, made once shapes are known."""
+
+    def __init__(self, out_dir: Path, caches: Sequence[FeatureCache], count: int, views: int, tag: str):
+        self.out_dir, self.caches, self.count, self.views, self.tag = out_dir, caches, count, views, tag
+        self.arrays: list[np.ndarray] = []
+
+    def write(self, index: int, view: int, vectors: Sequence[np.ndarray]) -> None:
+        if not self.arrays:
+            self.arrays = [
+                np.lib.format.open_memmap(
+                    self.out_dir / f"{cache.kind}-{self.count}x{self.views}-{self.tag}.npy",
+                    mode="w+",
+                    dtype=np.float16,
+                    shape=(self.count, self.views, *vector.shape),
+                )
+                for cache, vector in zip(self.caches, vectors, strict=True)
+            ]
+        for array, vector in zip(self.arrays, vectors, strict=True):
+            array[index, view] = vector
 
 
 def _compute_missing(
@@ -27,7 +49,7 @@ def _compute_missing(
     paths,
     digests,
     todo: list[tuple[int, int]],
-    caches,
+    outputs: _Outputs,
     *,
     size,
     batch_size,
@@ -35,6 +57,7 @@ def _compute_missing(
     progress,
     max_pixels,
 ) -> None:
+    """Run ``forward`` over the ``(view, image)`` pairs in ``todo``: into ``outputs``, then offered to the caches."""
     done = 0
     for view in sorted({v for v, _ in todo}):
         idx = [i for v, i in todo if v == view]
@@ -49,14 +72,21 @@ def _compute_missing(
         )
         pos = 0
         for batch in ds:
-            outputs = [np.asarray(o, dtype=np.float32) for o in forward(batch)]
-            for row, i in enumerate(idx[pos : pos + len(outputs[0])]):
-                for cache, out in zip(caches, outputs, strict=True):
-                    cache.put(digests[i], view, out[row])
-            pos += len(outputs[0])
-            done += len(outputs[0])
+            results = [np.asarray(o, dtype=np.float32) for o in forward(batch)]
+            for row, i in enumerate(idx[pos : pos + len(results[0])]):
+                vectors = [out[row] for out in results]
+                outputs.write(i, view, vectors)
+                for cache, vector in zip(outputs.caches, vectors, strict=True):
+                    cache.put(digests[i], view, vector)
+            pos += len(results[0])
+            done += len(results[0])
             if progress:
                 progress(ProgressEvent("features", done, len(todo), f"view {view}"))
+
+
+def missing_entries(caches: Sequence[FeatureCache], digests: Sequence[str], views: int) -> list[tuple[int, int]]:
+    """``(view, image index)`` pairs that some cache lacks (they must be computed)."""
+    return [(v, i) for v in range(views) for i, d in enumerate(digests) if any(c.get(d, v) is None for c in caches)]
 
 
 def extract_features(
@@ -75,15 +105,17 @@ def extract_features(
 ) -> list[np.ndarray]:
     """One memory-mapped array ``(len(paths), views, *shape)`` per output of ``forward``; view 0 is clean.
 
-    ``caches[k]`` stores output ``k``; an image is recomputed only when some cache lacks it.
+    ``caches[k]`` stores output ``k``; an image is recomputed only when some cache lacks it. Computed features
+    go straight into the arrays, so training goes on when a cache cannot be written (see ``FeatureCache.problem``).
     """
-    todo = [(v, i) for v in range(views) for i, d in enumerate(digests) if any(c.get(d, v) is None for c in caches)]
+    todo = missing_entries(caches, digests, views)
+    outputs = _Outputs(out_dir, caches, len(paths), views, digests[0][:8])
     _compute_missing(
         forward,
         paths,
         digests,
         todo,
-        caches,
+        outputs,
         size=size,
         batch_size=batch_size,
         augmenter=augmenter,
@@ -92,30 +124,38 @@ def extract_features(
     )
     if progress and not todo:
         progress(ProgressEvent("features", 0, 0, "all features cached"))
-    arrays = []
-    for cache in caches:
-        shape = cache.get(digests[0], 0).shape
-        path = out_dir / f"{cache.kind}-{len(paths)}x{views}-{digests[0][:8]}.npy"
-        array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(len(paths), views, *shape))
-        for i, d in enumerate(digests):
-            for v in range(views):
-                array[i, v] = cache.get(d, v)
+    missing = set(todo)
+    for i, d in enumerate(digests):
+        for v in range(views):
+            if (v, i) not in missing:
+                outputs.write(i, v, [cache.get(d, v) for cache in caches])
+    for array in outputs.arrays:
         array.flush()
-        arrays.append(array)
-    return arrays
+    return outputs.arrays
 
 
 class FeatureBatches(keras.utils.PyDataset):
-    """Shuffled batches over every view of every image of a ``(N, views, *shape)`` array, one-hot labels."""
+    """Batches over every view of every image of a ``(N, views, *shape)`` array, with one-hot labels.
 
-    def __init__(self, features: np.ndarray, labels: np.ndarray, num_classes: int, *, batch_size: int, seed: int):
+    With ``shuffle``, epoch ``e`` visits the rows in a permutation seeded by ``(seed, e)`` (set by
+    :class:`EpochShuffle`), so a resumed fit sees the same batches as an uninterrupted one.
+    """
+
+    def __init__(
+        self, features: np.ndarray, labels: np.ndarray, num_classes: int, *, batch_size: int, seed: int, shuffle: bool
+    ):
         super().__init__()
         self.features = features
         self.views = features.shape[1]
         self.labels = np.asarray(labels)
-        self.num_classes, self.batch_size = num_classes, batch_size
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(self.labels) * self.views)
+        self.num_classes, self.batch_size, self.seed, self.shuffle = num_classes, batch_size, seed, shuffle
+        self.order = np.arange(len(self.labels) * self.views)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the row order of ``epoch`` (unchanged when not shuffling)."""
+        if self.shuffle:
+            self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.order))
 
     def __len__(self) -> int:
         return -(-len(self.order) // self.batch_size)
@@ -126,5 +166,13 @@ class FeatureBatches(keras.utils.PyDataset):
         x = np.asarray(self.features[images, views], dtype=np.float32)
         return x, keras.utils.to_categorical(self.labels[images], self.num_classes).astype("float32")
 
-    def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(len(self.order))
+
+class EpochShuffle(keras.callbacks.Callback):
+    """Give a :class:`FeatureBatches` the number of each epoch as it begins (its shuffle depends on it)."""
+
+    def __init__(self, batches: FeatureBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.batches.set_epoch(epoch)

@@ -3,7 +3,8 @@
 Phase 1 trains the head with the backbone frozen: on cached features (fast recipe) or through the frozen
 backbone with live augmentation (classic recipe). Phase 2 fine-tunes the top of the backbone at a lower
 learning rate: on cached activations at the fine-tuning cut (fast recipe, when they fit the cache budget)
-or on live-augmented images. Both phases checkpoint into the run's partial folder so ``--resume`` works.
+or on live-augmented images. Both phases checkpoint every epoch into the run's checkpoints folder (see
+:mod:`imgclf.engine.resume`), so ``--resume`` continues the schedule, the optimizer and early stopping exactly.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from imgclf.config import Config
 from imgclf.data.pipeline import image_dataset
 from imgclf.engine.augment import build_augmenter
 from imgclf.engine.cached import CachedInputs, cached_inputs, pooled_from_activations, top_model
-from imgclf.engine.features import FeatureBatches
+from imgclf.engine.features import EpochShuffle, FeatureBatches
 from imgclf.engine.progress import KerasProgress, ProgressCallback, ProgressEvent
+from imgclf.engine.resume import ResumableFit
 from imgclf.engine.run import Run
 from imgclf.models.build import feature_model, set_finetune
 from imgclf.models.registry import BackboneSpec
@@ -52,20 +54,11 @@ class PhaseContext:
 
 
 class EpochLog(keras.callbacks.Callback):
-    """One history row per epoch (metrics, learning rate, seconds); with ``save_to``, a resumable checkpoint."""
+    """One history row per epoch (metrics, learning rate, seconds) appended to ``rows``."""
 
-    def __init__(
-        self,
-        phase: int,
-        rows: list[dict],
-        first_epoch: int = 0,
-        save_to: keras.Model | None = None,
-        folder: Path | None = None,
-        extra: dict | None = None,
-    ):
+    def __init__(self, phase: int, rows: list[dict]):
         super().__init__()
-        self.phase, self.rows, self.first_epoch = phase, rows, first_epoch
-        self.save_to, self.folder, self.extra = save_to, folder, extra or {}
+        self.phase, self.rows = phase, rows
         self._start = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -74,18 +67,8 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
-        row = {
-            "phase": self.phase,
-            "epoch": self.first_epoch + epoch + 1,
-            **metrics,
-            "lr": lr,
-            "seconds": round(time.perf_counter() - self._start, 3),
-        }
-        self.rows.append(row)
-        if self.save_to is not None and self.folder is not None:
-            self.save_to.save_weights(self.folder / f"phase{self.phase}.weights.h5")
-            state = {"epochs_done": row["epoch"], "rows": self.rows, **self.extra}
-            (self.folder / f"phase{self.phase}_state.json").write_text(json.dumps(state))
+        row = {"phase": self.phase, "epoch": epoch + 1, **metrics, "lr": lr}
+        self.rows.append({**row, "seconds": round(time.perf_counter() - self._start, 3)})
 
 
 def _class_weights(labels: np.ndarray, n: int, setting: str | bool) -> dict[int, float] | None:
@@ -95,7 +78,10 @@ def _class_weights(labels: np.ndarray, n: int, setting: str | bool) -> dict[int,
     return {i: float(len(labels) / (n * max(c, 1))) for i, c in enumerate(counts)}
 
 
-def _compile(model: keras.Model, cfg: Config, lr: float, epochs: int, steps: int) -> None:
+def _compile(model: keras.Model, cfg: Config, phase: int, steps: int) -> None:
+    """Adam at the phase's learning rate; the cosine schedule spans all the phase's epochs (a resumed fit's
+    optimizer step count, restored with its backup, puts it back where it was)."""
+    lr, epochs = (cfg.phase1_lr, cfg.phase1_epochs) if phase == 1 else (cfg.phase2_lr, cfg.phase2_epochs)
     if cfg.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * steps), alpha=0.05)
     model.compile(
@@ -105,20 +91,24 @@ def _compile(model: keras.Model, cfg: Config, lr: float, epochs: int, steps: int
     )
 
 
-def _fit(
-    model: keras.Model, train, val, ctx: PhaseContext, *, phase: int, epochs: int, log: EpochLog, first_epoch: int = 0
-) -> None:
-    """Fit with early stopping (best weights restored), LR scheduling, class weights and progress events."""
+def _fit(model: keras.Model, train, val, ctx: PhaseContext, *, phase: int, rows: list[dict]) -> None:
+    """Fit with early stopping (best weights restored), LR scheduling, class weights, progress events, and a
+    backup after every epoch that a resumed fit continues from exactly (the epoch count, the schedule's step,
+    early stopping's memory, the batches' order)."""
     cfg = ctx.cfg
+    epochs = cfg.phase1_epochs if phase == 1 else cfg.phase2_epochs
     _, y_train = ctx.data.xy("train")
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True),
-        KerasProgress(ctx.notify, f"phase{phase}", first_epoch + epochs, first_epoch),
-        log,
-    ]
+    watched = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)]
     if cfg.lr_schedule == "plateau":
         patience = max(1, cfg.patience // 2)
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=patience))
+        watched.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=patience))
+    callbacks = [*watched, EpochLog(phase, rows)]
+    if isinstance(train, FeatureBatches):
+        callbacks.append(EpochShuffle(train))
+    callbacks += [
+        ResumableFit(ctx.checkpoints / f"phase{phase}_backup", watched, rows),
+        KerasProgress(ctx.notify, f"phase{phase}", epochs),  # last: an interrupt here finds the epoch saved
+    ]
     started = time.perf_counter()
     model.fit(
         train,
@@ -126,6 +116,7 @@ def _fit(
         epochs=epochs,
         verbose=0,
         callbacks=callbacks,
+        shuffle=False,  # FeatureBatches shuffles by (seed, epoch); Keras would reorder batches by global state
         class_weight=_class_weights(y_train, len(ctx.data.classes), cfg.class_weights),
     )
     ctx.timings[f"phase{phase}"] = ctx.timings.get(f"phase{phase}", 0.0) + time.perf_counter() - started
@@ -156,8 +147,8 @@ def _image_sets(ctx: PhaseContext, augment: bool) -> tuple[object, object]:
 def _batches(ctx: PhaseContext, train: np.ndarray, val: np.ndarray) -> tuple[FeatureBatches, FeatureBatches]:
     n, cfg = len(ctx.data.classes), ctx.cfg
     return (
-        FeatureBatches(train, ctx.data.xy("train")[1], n, batch_size=cfg.batch_size, seed=cfg.seed),
-        FeatureBatches(val, ctx.data.xy("val")[1], n, batch_size=cfg.batch_size, seed=cfg.seed),
+        FeatureBatches(train, ctx.data.xy("train")[1], n, batch_size=cfg.batch_size, seed=cfg.seed, shuffle=True),
+        FeatureBatches(val, ctx.data.xy("val")[1], n, batch_size=cfg.batch_size, seed=cfg.seed, shuffle=False),
     )
 
 
@@ -177,15 +168,34 @@ def save_embeddings(model: keras.Model, backbone: keras.Model, cached: CachedInp
     ctx.partial.write_features(np.asarray(features, np.float16), labels)
 
 
+def _finished(model: keras.Model, ctx: PhaseContext, phase: int) -> list[dict] | None:
+    """The history rows of ``phase`` when an earlier attempt finished it (its weights then go into ``model``)."""
+    weights = ctx.checkpoints / f"phase{phase}.weights.h5"
+    if not weights.is_file():
+        return None
+    model.load_weights(weights)
+    state = json.loads((ctx.checkpoints / f"phase{phase}_done.json").read_text(encoding="utf-8"))
+    ctx.notes.extend(state["notes"])
+    return state["rows"]
+
+
+def _finish(model: keras.Model, ctx: PhaseContext, phase: int, rows: list[dict], notes: list[str]) -> list[dict]:
+    """Record ``phase`` as finished (its rows and notes, then the weights, which mark it done) and return ``rows``."""
+    done = {"rows": rows, "notes": notes}
+    (ctx.checkpoints / f"phase{phase}_done.json").write_text(json.dumps(done), encoding="utf-8")
+    model.save_weights(ctx.checkpoints / f"phase{phase}.weights.h5")
+    return rows
+
+
 def run_phase1(model: keras.Model, backbone: keras.Model, head: keras.Model, ctx: PhaseContext) -> tuple[list, object]:
     """Train the head with the backbone frozen; return history rows and the cached inputs (fast recipe)."""
-    cfg, ckpt = ctx.cfg, ctx.checkpoints / "phase1.weights.h5"
+    cfg = ctx.cfg
     backbone.trainable = False
     cached = cached_inputs(model, backbone, ctx) if cfg.recipe == "fast" else None
-    if ckpt.is_file():
-        model.load_weights(ckpt)
-        return json.loads((ctx.checkpoints / "phase1_history.json").read_text()), cached
-    rows: list[dict] = []
+    rows = _finished(model, ctx, 1)
+    if rows is not None:
+        return rows, cached
+    rows = []
     if cfg.phase1_epochs:
         if cached is not None:
             train, val = _batches(ctx, cached.pooled["train"], cached.pooled["val"])
@@ -193,23 +203,17 @@ def run_phase1(model: keras.Model, backbone: keras.Model, head: keras.Model, ctx
         else:
             train, val = _image_sets(ctx, augment=True)
             target = model
-        _compile(target, cfg, cfg.phase1_lr, cfg.phase1_epochs, len(train))
-        _fit(target, train, val, ctx, phase=1, epochs=cfg.phase1_epochs, log=EpochLog(1, rows))
-    model.save_weights(ckpt)
-    (ctx.checkpoints / "phase1_history.json").write_text(json.dumps(rows))
-    return rows, cached
+        _compile(target, cfg, 1, len(train))
+        _fit(target, train, val, ctx, phase=1, rows=rows)
+    return _finish(model, ctx, 1, rows, []), cached
 
 
 def run_phase2(model: keras.Model, backbone: keras.Model, cached: CachedInputs | None, ctx: PhaseContext) -> list:
-    """Fine-tune the top of the backbone (BatchNorm frozen); resumable after every epoch."""
+    """Fine-tune the top of the backbone (BatchNorm frozen); keep it only if it lowers the validation loss."""
     cfg = ctx.cfg
-    state_file = ctx.checkpoints / "phase2_state.json"
-    state = json.loads(state_file.read_text()) if state_file.is_file() else {"epochs_done": 0, "rows": []}
-    remaining = cfg.phase2_epochs - state["epochs_done"]
-    if remaining <= 0:
-        return state["rows"]
-    if state["epochs_done"]:
-        model.load_weights(ctx.checkpoints / "phase2.weights.h5")
+    rows = _finished(model, ctx, 2)
+    if rows is not None or not cfg.phase2_epochs:
+        return rows or []
     set_finetune(backbone, ctx.spec, cfg.unfreeze)
     if cached is not None and cached.activations:
         target = top_model(model, backbone, ctx.spec)
@@ -217,15 +221,14 @@ def run_phase2(model: keras.Model, backbone: keras.Model, cached: CachedInputs |
     else:
         target = model
         train, val = _image_sets(ctx, augment=cfg.augment != "none")
-    rows = list(state["rows"])
-    _compile(target, cfg, cfg.phase2_lr, remaining, len(train))
-    baseline = state.get("baseline")
-    if baseline is None:
-        baseline = float(target.evaluate(val, verbose=0)[0])
-    log = EpochLog(2, rows, state["epochs_done"], save_to=model, folder=ctx.checkpoints, extra={"baseline": baseline})
-    _fit(target, train, val, ctx, phase=2, epochs=remaining, log=log, first_epoch=state["epochs_done"])
+    _compile(target, cfg, 2, len(train))
+    baseline = float(target.evaluate(val, verbose=0)[0])  # the phase-1 weights' loss (also when resuming)
+    rows = []
+    _fit(target, train, val, ctx, phase=2, rows=rows)
+    notes = []
     if min(r["val_loss"] for r in rows) >= baseline:
         model.load_weights(ctx.checkpoints / "phase1.weights.h5")
         ctx.notify(ProgressEvent("note", 0, 0, KEPT_PHASE1))
-        ctx.notes.append(KEPT_PHASE1)
-    return rows
+        notes.append(KEPT_PHASE1)
+    ctx.notes.extend(notes)
+    return _finish(model, ctx, 2, rows, notes)

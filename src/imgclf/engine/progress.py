@@ -70,14 +70,15 @@ class TqdmProgress:
 
 
 class KerasProgress(keras.callbacks.Callback):
-    """Forward Keras epoch ends to a :data:`ProgressCallback` as ``stage`` events."""
+    """Forward Keras epoch ends to a :data:`ProgressCallback` as ``stage`` events (epochs count from 1, and a
+    resumed fit goes on counting from where it stopped)."""
 
-    def __init__(self, callback: ProgressCallback, stage: str, total: int, first_epoch: int = 0):
+    def __init__(self, callback: ProgressCallback, stage: str, total: int):
         super().__init__()
-        self.callback, self.stage, self.total, self.first_epoch = callback, stage, total, first_epoch
+        self.callback, self.stage, self.total = callback, stage, total
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         metrics = {
             k: float(v) for k, v in (logs or {}).items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")
         }
-        self.callback(ProgressEvent(self.stage, self.first_epoch + epoch + 1, self.total, metrics=metrics))
+        self.callback(ProgressEvent(self.stage, epoch + 1, self.total, metrics=metrics))

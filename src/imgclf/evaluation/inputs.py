@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclf.data.corrections import Corrections, load_corrections
 from imgclf.data.decode import IMAGE_EXTENSIONS, DecodeError, decode_image
 from imgclf.data.layout import SPLITS, DatasetError, discover, is_hidden
 from imgclf.engine.predictor import Classifier, to_pixels
@@ -22,6 +23,8 @@ __all__ = [
     "labelled_split",
     "load_outside",
     "resolve_eval_data",
+    "run_corrections",
+    "run_dataset",
 ]
 
 # Real photos that ship with scikit-image, none of which shows an insect: the default "images from elsewhere".
@@ -42,11 +45,29 @@ class Embedded:
     errors: tuple[tuple[str, str], ...] = ()
 
 
+def run_dataset(run: Run) -> Path | None:
+    """The dataset folder (or CSV) the run was trained on, or ``None`` when it is not on this machine."""
+    dataset = run.meta.get("dataset")
+    return Path(dataset) if dataset and Path(dataset).exists() else None
+
+
+def run_corrections(run: Run) -> Corrections | None:
+    """The review corrections of the dataset a run was trained on (``None`` when that dataset is gone)."""
+    dataset = run_dataset(run)
+    return None if dataset is None else load_corrections(dataset, runs=run.path.parent)
+
+
 def labelled_split(run: Run, split: str, classes: Sequence[str]) -> list[tuple[Path, int]]:
-    """``(path, class index)`` pairs of one split of the run (labels the run does not know are dropped)."""
+    """``(path, class index)`` pairs of one split of the run, with the dataset's review corrections.
+
+    Excluded images and labels the run does not know are dropped.
+    """
     index = {name: i for i, name in enumerate(classes)}
-    pairs = [(path, index.get(label, -1)) for path, label in run.splits().get(split, [])]
-    return [(p, i) for p, i in pairs if i >= 0]
+    book = run_corrections(run)
+    pairs = [
+        (path, book.corrected_label(path, label) if book else label) for path, label in run.splits().get(split, [])
+    ]
+    return [(p, index[label]) for p, label in pairs if label in index]
 
 
 def resolve_eval_data(run: Run, data: str | Path | None, classes: Sequence[str]) -> tuple[str, list]:
@@ -61,7 +82,7 @@ def resolve_eval_data(run: Run, data: str | Path | None, classes: Sequence[str])
         if not pairs and data is None:
             name, pairs = "val", labelled_split(run, "val", classes)
         return name, pairs
-    layout = discover(data)
+    layout = discover(data, runs=run.path.parent)
     samples = list(layout.samples) if layout.kind == "class-folders" else layout.split("test") or layout.split("val")
     index = {name: i for i, name in enumerate(classes)}
     unknown = sorted({s.label for s in samples} - set(index))

@@ -129,7 +129,7 @@ def rank_run_suspects(run_dir: str | Path, *, data: str | Path | None = None, to
         classes = list(clf.classes)
         pairs = labelled_split(Run.open(clf.run_dir), "train", classes)
     else:
-        layout = discover(data)
+        layout = discover(data, runs=clf.run_dir.parent)
         classes = list(layout.classes)
         pairs = [(s.path, classes.index(s.label)) for s in layout.samples]
     embedded = embed(clf, pairs)

@@ -2,6 +2,8 @@
 
 Each feature fills a prompt template with the prediction and the run's metrics, then calls a
 :class:`~imgclf.genai.messages.Provider`. Text streams as chunks; the second opinion is parsed defensively.
+Pass one :class:`~imgclf.genai.deadline.Deadline` to every call of an analysis so that together they end by
+it; without one, each call gets a deadline of its own (``settings.deadline_s``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from imgclf.engine.predictor import Prediction
 from imgclf.genai.config import GenAISettings
 from imgclf.genai.context import RunContext
+from imgclf.genai.deadline import Call, Deadline
 from imgclf.genai.messages import ImagePart, Message, Provider
 from imgclf.genai.offline import describe_confusions, describe_region, uncertainty_lines
 from imgclf.genai.prompts import render_prompt
 
 __all__ = [
+    "PARTS",
     "SECOND_OPINION_SCHEMA",
     "VERDICTS",
     "AnalysisRequest",
@@ -32,6 +36,13 @@ __all__ = [
 ]
 
 VERDICTS = ("agree", "disagree", "cannot tell")
+# What each call is for, as error messages name it.
+PARTS = {
+    "describe": "image description",
+    "second_opinion": "second opinion",
+    "insights": "class insights",
+    "chat": "chat answer",
+}
 SECOND_OPINION_SCHEMA = {
     "type": "object",
     "properties": {
@@ -136,30 +147,40 @@ def _render(name: str, request: AnalysisRequest, values: Mapping[str, str]) -> s
     return render_prompt(name, values, request.settings.prompts_dir)
 
 
-def stream_description(provider: Provider, request: AnalysisRequest) -> Iterator[str]:
-    """The vision model's description of the image, streamed."""
+def _call(part: str, request: AnalysisRequest, deadline: Deadline | None) -> Call:
+    """``part`` under ``deadline``, or under a deadline of its own when none is shared."""
+    return Call(part, deadline or Deadline.start(request.settings.deadline_s))
+
+
+def stream_description(provider: Provider, request: AnalysisRequest, deadline: Deadline | None = None) -> Iterator[str]:
+    """The vision model's description of the image, streamed by ``deadline``."""
     values = prompt_values(request)
     user = Message("user", _render("describe", request, values), request.image)
-    return provider.stream(_render("system", request, values), [user])
+    return provider.stream(_render("system", request, values), [user], _call(PARTS["describe"], request, deadline))
 
 
-def second_opinion(provider: Provider, request: AnalysisRequest) -> SecondOpinion:
-    """agree / disagree / cannot tell on the classifier's label, with a reason."""
+def second_opinion(provider: Provider, request: AnalysisRequest, deadline: Deadline | None = None) -> SecondOpinion:
+    """agree / disagree / cannot tell on the classifier's label, with a reason, by ``deadline``."""
     values = prompt_values(request)
     user = Message("user", _render("second_opinion", request, values), request.image)
-    text = provider.complete_json(_render("system", request, values), [user], SECOND_OPINION_SCHEMA)
+    call = _call(PARTS["second_opinion"], request, deadline)
+    text = provider.complete_json(_render("system", request, values), [user], SECOND_OPINION_SCHEMA, call)
     return parse_second_opinion(text, request.prediction.label or "")
 
 
-def stream_insights(provider: Provider, request: AnalysisRequest) -> Iterator[str]:
+def stream_insights(provider: Provider, request: AnalysisRequest, deadline: Deadline | None = None) -> Iterator[str]:
     """A text model's explanation of the predicted class, its confusions and next checks (no image sent)."""
     values = prompt_values(request)
     user = Message("user", _render("insights", request, values))
-    return provider.stream(_render("system", request, values), [user])
+    return provider.stream(_render("system", request, values), [user], _call(PARTS["insights"], request, deadline))
 
 
 def stream_chat(
-    provider: Provider, request: AnalysisRequest, history: Sequence[Message], question: str
+    provider: Provider,
+    request: AnalysisRequest,
+    history: Sequence[Message],
+    question: str,
+    deadline: Deadline | None = None,
 ) -> Iterator[str]:
     """The answer to ``question`` after ``history`` (text only); the image rides on the first user turn."""
     values = prompt_values(request)
@@ -167,4 +188,4 @@ def stream_chat(
     turns = [*history, Message("user", question)]
     first = next(i for i, m in enumerate(turns) if m.role == "user")
     turns[first] = dataclasses.replace(turns[first], image=request.image)
-    return provider.stream(system, turns)
+    return provider.stream(system, turns, _call(PARTS["chat"], request, deadline))

@@ -9,12 +9,14 @@ an OpenAI key or base URL selects ``openai``, otherwise ``none`` (offline analys
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imgclf.genai.errors import GenAIError
 
 __all__ = [
+    "DEFAULT_DEADLINE_S",
     "DEFAULT_MODELS",
     "ENV_NAMES",
     "KEY_NAMES",
@@ -36,6 +38,7 @@ ENV_NAMES = {
     "model": "IMGCLF_GENAI_MODEL",
     "base_url": "IMGCLF_GENAI_BASE_URL",
     "timeout_s": "IMGCLF_GENAI_TIMEOUT",
+    "deadline_s": "IMGCLF_GENAI_DEADLINE",
     "max_retries": "IMGCLF_GENAI_RETRIES",
     "domain": "IMGCLF_GENAI_DOMAIN",
     "prompts_dir": "IMGCLF_GENAI_PROMPTS",
@@ -46,6 +49,7 @@ KEY_NAMES = {
     "openai": ("IMGCLF_GENAI_API_KEY", "OPENAI_API_KEY"),
     "none": (),
 }
+DEFAULT_DEADLINE_S = 45.0
 # A source: its name (shown on the Settings page) and its values keyed by the names above.
 Layer = tuple[str, Mapping[str, Any]]
 
@@ -58,7 +62,8 @@ class GenAISettings:
     model: str = ""
     api_key: str | None = dataclasses.field(default=None, repr=False)
     base_url: str | None = None
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # for each network wait (connect, each read) of one try
+    deadline_s: float = DEFAULT_DEADLINE_S  # for a whole analysis: every call, retry and streamed answer in it
     max_retries: int = 2
     backoff_s: float = 1.0  # Gemini's first retry wait; the OpenAI SDK starts at 0.5 s and honours Retry-After
     domain: str = ""
@@ -99,9 +104,10 @@ def _number(layers: Sequence[Layer], field: str, cast: type, low: float, default
         number = cast(str(value).strip())
     except ValueError:
         number = None
-    if number is None or number < low:
+    if number is None or not math.isfinite(number) or number < low:
         raise GenAIError(
-            "config", f"{ENV_NAMES[field]}={value!r} from {source} must be a number of at least {low:g}; fix it there."
+            "config",
+            f"{ENV_NAMES[field]}={value!r} from {source} must be a finite number of at least {low:g}; fix it there.",
         )
     return number, source
 
@@ -141,6 +147,7 @@ def resolve_settings(layers: Sequence[Layer]) -> GenAISettings:
         text[field] = None if found is None else str(found[0]).strip()
         sources[field] = "default" if found is None else found[1]
     timeout_s, sources["timeout_s"] = _number(layers, "timeout_s", float, 0.001, 60.0)
+    deadline_s, sources["deadline_s"] = _number(layers, "deadline_s", float, 0.001, DEFAULT_DEADLINE_S)
     max_retries, sources["max_retries"] = _number(layers, "max_retries", int, 0, 2)
     return GenAISettings(
         provider=provider,
@@ -148,6 +155,7 @@ def resolve_settings(layers: Sequence[Layer]) -> GenAISettings:
         api_key=text["api_key"],
         base_url=(text["base_url"] or "").rstrip("/") or None,
         timeout_s=timeout_s,
+        deadline_s=deadline_s,
         max_retries=max_retries,
         domain=text["domain"] or "",
         prompts_dir=text["prompts_dir"],

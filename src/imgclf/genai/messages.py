@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from imgclf.data.decode import open_image
+from imgclf.genai.deadline import Call
 
 __all__ = ["ImagePart", "Message", "Provider", "prepare_image"]
 
@@ -48,12 +49,12 @@ class Provider(Protocol):
         """``provider/model``."""
         ...
 
-    def stream(self, system: str, messages: Sequence[Message]) -> Iterator[str]:
-        """The reply to ``messages`` as text chunks; failures raise ``GenAIError``."""
+    def stream(self, system: str, messages: Sequence[Message], call: Call) -> Iterator[str]:
+        """The reply to ``messages`` as text chunks by ``call``'s deadline; failures raise ``GenAIError``."""
         ...
 
-    def complete_json(self, system: str, messages: Sequence[Message], schema: Mapping[str, Any]) -> str:
-        """The reply as JSON text following ``schema`` where the provider supports it."""
+    def complete_json(self, system: str, messages: Sequence[Message], schema: Mapping[str, Any], call: Call) -> str:
+        """The reply as JSON text following ``schema`` where the provider supports it, by ``call``'s deadline."""
         ...
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import keras
 
-from imgclf.models.layers import Preprocess
+from imgclf.models.layers import preprocess_layer
 from imgclf.models.registry import BackboneSpec
 
 __all__ = [
+    "backbone_of",
     "build_classifier",
     "build_head",
     "build_model",
@@ -70,9 +71,9 @@ def build_head(*, feature_dim: int, num_classes: int, units: Sequence[int], drop
 
 
 def build_classifier(spec: BackboneSpec, backbone: keras.Model, head: keras.Model, *, input_size: int) -> keras.Model:
-    """One model from raw RGB pixels in [0, 255] to class probabilities."""
+    """One model from raw RGB pixels in [0, 255] to class probabilities, made of Keras' own layers only."""
     inputs = keras.Input((input_size, input_size, 3), name="image")
-    x = Preprocess(spec.preprocess, name="preprocess")(inputs)
+    x = preprocess_layer(spec.preprocess)(inputs)
     x = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     return keras.Model(inputs, head(x), name=f"imgclf_{spec.name}")
@@ -87,6 +88,11 @@ def build_model(
     backbone, weights_id = load_backbone(spec, weights, input_size)
     head = build_head(feature_dim=backbone.output.shape[-1], num_classes=num_classes, units=head_units, dropout=dropout)
     return build_classifier(spec, backbone, head, input_size=input_size), backbone, head, weights_id
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The backbone inside a classifier made by :func:`build_classifier` (e.g. one loaded from a file)."""
+    return next(layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name != "head")
 
 
 def feature_model(model: keras.Model) -> keras.Model:

@@ -25,6 +25,7 @@ from imgclf.genai.analysis import (
 )
 from imgclf.genai.config import GenAISettings
 from imgclf.genai.context import load_run_context
+from imgclf.genai.deadline import Deadline
 from imgclf.genai.errors import GenAIError
 from imgclf.genai.messages import Message, Provider, prepare_image
 from imgclf.genai.offline import offline_analysis
@@ -93,7 +94,8 @@ def _chat(provider: Provider, request: AnalysisRequest, slot: str) -> None:
     with st.chat_message("assistant"):
         turns = [Message(role, text) for role, text in history]
         try:
-            answer = _stream(lambda: stream_chat(provider, request, turns, question))()
+            deadline = Deadline.start(request.settings.deadline_s)  # each answer has its own
+            answer = _stream(lambda: stream_chat(provider, request, turns, question, deadline))()
         except GenAIError as exc:
             st.error(str(exc))
             return
@@ -101,18 +103,23 @@ def _chat(provider: Provider, request: AnalysisRequest, slot: str) -> None:
 
 
 def _model_sections(provider: Provider, request: AnalysisRequest, base: str) -> bool:
-    """Analysis, second opinion, insights and chat; False as soon as one fails."""
+    """Analysis, second opinion, insights and chat; False as soon as one fails.
+
+    The calls made in one run share a deadline (those already answered are shown from the session).
+    """
+    deadline = Deadline.start(request.settings.deadline_s)
     st.markdown("**What the model sees**")
-    if _once(f"{base}:describe", _stream(lambda: stream_description(provider, request)), st.markdown) is None:
+    describe = _stream(lambda: stream_description(provider, request, deadline))
+    if _once(f"{base}:describe", describe, st.markdown) is None:
         return False
     st.markdown("**Second opinion**")
-    opinion = _once(f"{base}:opinion", lambda: second_opinion(provider, request), lambda _: None)
+    opinion = _once(f"{base}:opinion", lambda: second_opinion(provider, request, deadline), lambda _: None)
     if opinion is None:
         return False
     _show_opinion(request.prediction, opinion, provider.label)
     st.markdown(f"**About '{request.prediction.label}'**")
     insights_slot = f"{base}:insights:{request.prediction.label}"
-    if _once(insights_slot, _stream(lambda: stream_insights(provider, request)), st.markdown) is None:
+    if _once(insights_slot, _stream(lambda: stream_insights(provider, request, deadline)), st.markdown) is None:
         return False
     st.markdown("**Ask a question**")
     _chat(provider, request, f"{base}:chat")

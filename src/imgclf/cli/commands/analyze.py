@@ -2,6 +2,8 @@
 
 Running the command with a provider is the consent to send IMAGE (without its camera metadata), the
 prediction, the class names and the run's metrics to that provider; ``--provider none`` sends nothing.
+The three model calls share one deadline (``IMGCLF_GENAI_DEADLINE``); a failure prints the offline
+analysis, then one error line naming the call that failed.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from imgclf.genai import analysis
     from imgclf.genai.config import resolve_settings
     from imgclf.genai.context import load_run_context
+    from imgclf.genai.deadline import Deadline
     from imgclf.genai.errors import GenAIError
     from imgclf.genai.messages import prepare_image
     from imgclf.genai.offline import offline_analysis
@@ -68,14 +71,19 @@ def run(args: argparse.Namespace) -> int:
     if provider is None:
         print("\n## Offline analysis\n" + offline)
         return 0
-    print(f"Sending {args.image} to {settings.label} at {settings.endpoint}.", file=sys.stderr)
+    print(
+        f"Sending {args.image} to {settings.label} at {settings.endpoint} "
+        f"(the analysis may take up to {settings.deadline_s:g} s, {ENV_NAMES['deadline_s']}).",
+        file=sys.stderr,
+    )
     request = analysis.AnalysisRequest(pred, prepare_image(args.image.read_bytes()), context, settings, peak)
+    deadline = Deadline.start(settings.deadline_s)  # one for all three calls
     try:
-        _print_stream(f"What {settings.label} sees", analysis.stream_description(provider, request))
-        opinion = analysis.second_opinion(provider, request)
+        _print_stream(f"What {settings.label} sees", analysis.stream_description(provider, request, deadline))
+        opinion = analysis.second_opinion(provider, request, deadline)
         seen = f" ({opinion.label})" if opinion.label else ""
         print(f"\n## Second opinion\n{opinion.verdict}{seen}: {opinion.reason}")
-        _print_stream(f"About '{pred.label}'", analysis.stream_insights(provider, request))
+        _print_stream(f"About '{pred.label}'", analysis.stream_insights(provider, request, deadline))
     except GenAIError:
         print("\n## Offline analysis\n" + offline)
         raise

@@ -9,7 +9,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backbones", help="list the registered backbones")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, uses_tensorflow=False)
 
 
 def run(args: argparse.Namespace) -> int:

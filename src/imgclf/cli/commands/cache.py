@@ -10,7 +10,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cache", help="show or clear the feature cache")
     p.add_argument("action", choices=["info", "clear"])
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, uses_tensorflow=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from imgclf.data.check import check_dataset
-
 __all__ = ["add_parser", "run"]
 
 
@@ -32,11 +30,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of that split (default: 0)")
     parser.add_argument("--min-side", type=int, default=32, help="images smaller than this are 'tiny' (default: 32)")
-    parser.set_defaults(handler=run)
+    parser.add_argument(
+        "--runs", type=Path, metavar="DIR", help="runs folder, where a read-only dataset's review corrections live"
+    )
+    parser.set_defaults(handler=run, uses_tensorflow=False)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; return 1 when it has errors, else 0."""
-    report = check_dataset(args.data, split=tuple(args.split), seed=args.seed, min_side=args.min_side)
+    from imgclf.data.check import check_dataset
+
+    report = check_dataset(args.data, split=tuple(args.split), seed=args.seed, min_side=args.min_side, runs=args.runs)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_table())
     return 0 if report.is_safe else 1

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from imgclf.evaluation import evaluate
-
 __all__ = ["add_parser", "run"]
 
 
@@ -58,6 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the summary table and where everything was written."""
+    from imgclf.evaluation import evaluate
+
     result = evaluate(
         args.run,
         data=args.data,

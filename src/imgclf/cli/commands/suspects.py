@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imgclf.evaluation.suspects import rank_run_suspects
-from imgclf.evaluation.tables import check_output, format_rows, write_rows
-
 __all__ = ["add_parser", "run"]
 
 COLUMNS = ("source", "given", "suggested", "label_quality", "outlier_score", "reason")
@@ -30,6 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print (or write) the ranked suspects."""
+    from imgclf.evaluation.suspects import rank_run_suspects
+    from imgclf.evaluation.tables import check_output, format_rows, write_rows
+
     if args.output:
         check_output(args.output)
     rows = [s.to_row() for s in rank_run_suspects(args.run, data=args.data, top=max(1, args.top))]
