@@ -6,8 +6,6 @@ import json
 import shutil
 import signal
 import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -20,31 +18,42 @@ from serve_helpers import serve_process, wait_ready
 TOKEN = "t0ken-never-logged"
 
 
+def _raw_request(url: str, image: Path) -> tuple[bytes, bytes]:
+    """The head and body of an authorised multipart POST /v1/predict (with a secret in its query string)."""
+    request = httpx.Request(
+        "POST",
+        f"{url}/v1/predict?api_key=query-secret",
+        files=[("files", (image.name, image.read_bytes(), "image/png"))],
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    body = request.read()
+    lines = [f"POST {request.url.raw_path.decode()} HTTP/1.1"] + [f"{k}: {v}" for k, v in request.headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode(), body
+
+
 def test_sigterm_drains_the_request_in_flight_then_exits_0(tiny_run: Path):
     image = Path(json.loads((tiny_run / "splits.json").read_text())["test"][0][0])
-    args = [str(tiny_run), "--max-wait-ms", "2500", "--max-batch", "64"]  # a lone request waits 2.5 s
-    with serve_process(args, env={"IMGCLF_API_KEY": TOKEN}) as (process, url):
+    with serve_process([str(tiny_run)], env={"IMGCLF_API_KEY": TOKEN}) as (process, url):
         states = wait_ready(url)
-        answers: list[httpx.Response] = []
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-
-        def request() -> None:
-            files = [("files", (image.name, image.read_bytes(), "image/png"))]
-            answers.append(
-                httpx.post(f"{url}/v1/predict?api_key=query-secret", files=files, headers=headers, timeout=60)
-            )
-
-        client = threading.Thread(target=request)
-        client.start()
-        while not httpx.get(f"{url}/v1/model", headers=headers).json()["batching"]["in_flight"]:
-            time.sleep(0.05)  # until the request waits in the batcher
-        process.send_signal(signal.SIGTERM)
-        client.join(60)
-        _, stderr = process.communicate(timeout=60)
+        head, body = _raw_request(url, image)
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=60) as upload:
+            upload.sendall(head + body[:100])  # a request in flight: its body is still arriving
+            assert httpx.get(f"{url}/healthz").status_code == 200  # the server has read the head by now
+            process.send_signal(signal.SIGTERM)
+            assert process.stderr is not None
+            before = []
+            for line in process.stderr:  # until uvicorn has begun its graceful shutdown
+                before.append(line)
+                if "Shutting down" in line:
+                    break
+            upload.sendall(body[100:])
+            answer = b"".join(iter(lambda: upload.recv(65536), b""))
+        stderr = "".join(before) + process.communicate(timeout=60)[1]
     assert states[-1] == (200, "ready") and all(s in ((503, "loading"), (200, "ready")) for s in states)
-    assert process.returncode == 0, stderr[-2000:]
-    assert len(answers) == 1 and answers[0].status_code == 200
-    assert answers[0].json()["predictions"][0]["label"] == image.name.split("_")[0]
+    assert "Shutting down" in before[-1] and process.returncode == 0, stderr[-2000:]
+    status, _, payload = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 200")
+    assert json.loads(payload)["predictions"][0]["label"] == image.name.split("_")[0]
     assert '"POST /v1/predict" 200' in stderr and '"GET /readyz" 200' in stderr
     assert TOKEN not in stderr and "query-secret" not in stderr and "Traceback" not in stderr
 
