@@ -24,7 +24,7 @@ test: $(STAMP)
 
 ## test-fast: unit tests only
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "not integration and not browser"
+	$(BIN)/pytest -q -m "not integration and not browser and not ray"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

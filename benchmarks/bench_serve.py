@@ -111,9 +111,9 @@ def _serve(run: Path, runtime: str, uploads: list[tuple[str, bytes]], clients: l
     try:
         result: dict[str, Any] = {"ready_s": _wait_ready(url)}
         for n in clients:
-            before = httpx.get(f"{url}/v1/model").json()["batching"]
+            before = httpx.get(f"{url}/v1/model", timeout=300).json()["batching"]
             result[str(n)] = asyncio.run(_load(url, uploads, n, max(requests, n)))
-            after = httpx.get(f"{url}/v1/model").json()["batching"]
+            after = httpx.get(f"{url}/v1/model", timeout=300).json()["batching"]
             batches = after["batches"] - before["batches"]
             result[str(n)]["mean_batch"] = (after["images"] - before["images"]) / max(batches, 1)
         process.send_signal(signal.SIGTERM)
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
 
+    import httpx
+
     import imgclf
     from imgclf.serve.runtime import onnx_forward
 
@@ -153,7 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         forward = clf.forward if runtime == "keras" else onnx_forward(clf, None)
         bare = {"load_s": time.perf_counter() - start, **_bare(forward, pixels, args.latency_samples, args.repeats)}
-        result[runtime] = {"bare": bare, "serve": _serve(args.run, runtime, uploads, clients, args.requests)}
+        try:
+            served = _serve(args.run, runtime, uploads, clients, args.requests)
+        except (RuntimeError, httpx.HTTPError) as exc:  # keep the other runtime's figures
+            served = {"error": f"{type(exc).__name__}: {exc}"}
+        result[runtime] = {"bare": bare, "serve": served}
     emit(result)
     return 0
 

@@ -205,6 +205,52 @@ def _scale_table(results: dict) -> Table:
     return Table("Scale: training on generated JPEGs (feature extraction, memory)", headers, tuple(rows))
 
 
+def _rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0f} images/s"
+
+
+def _ray_rows(r: dict) -> list[tuple[str, ...]]:
+    local = r["local"]
+    rows = [("local engine, in process", "", _rate(local["images_per_s"]), "", _sec(local["seconds"]))]
+    for key in ("ray_1_actor", "ray_2_actors"):
+        job = r[key]
+        label = f"Ray engine, {job['actors']} actor{'s' if job['actors'] > 1 else ''}"
+        rows.append((label, _sec(job["first_rows_s"]), _rate(job["images_per_s"]),
+                     _rate(job["steady_images_per_s"]), _sec(job["seconds"])))  # fmt: skip
+    rows.append(("Ray start-up (ray.init, local)", "", "", "", _sec(r["ray_init_s"])))
+    return rows
+
+
+def _stream_row(r: dict) -> tuple[str, ...]:
+    memory = r["driver_rss_mib"]
+    drift = f"driver RSS {memory[0][1]:.0f} -> {memory[-1][1]:.0f} MiB" if memory else ""
+    label = f"Ray engine, {r['images']:,} images streamed to CSV, 1 actor"
+    return (label, _sec(r["first_rows_s"]), _rate(r["images_per_s"]), _rate(r["steady_images_per_s"]),
+            f"{_sec(r['seconds'])}; {drift}")  # fmt: skip
+
+
+def _head_row(label: str, r: dict) -> tuple[str, ...]:
+    memory = f"RssAnon {r['rss_anon_after_mib']:.0f} MiB, RssFile {r['rss_file_after_mib']:.0f} MiB"
+    return (f"head, one epoch on {label} of memory-mapped features ({r['rows']:,} rows)", "",
+            f"{r['rows_per_s']:.0f} rows/s", "", f"{_sec(r['epoch_s'])}; {memory}")  # fmt: skip
+
+
+def _ray_table(results: dict) -> Table:
+    section = results.get("ray", {})
+    headers = ("run", "first rows", "images/s (whole job)", "images/s (after first rows)", "wall time")
+    if not _ok(section):
+        return Table("Ray engine", headers, (("ray", _why(section), "", "", ""),))
+    engines, stream = section.get("engines"), section.get("stream")
+    rows = _ray_rows(engines) if _ok(engines) else [("local vs Ray", _why(engines), "", "", "")]
+    rows.append(_stream_row(stream) if _ok(stream) else ("streaming run", _why(stream), "", "", ""))
+    for label, head in section.get("head", {}).items():
+        rows.append(_head_row(label, head) if _ok(head) else (f"head, {label}", _why(head), "", "", ""))
+    loads = [f"{x:.1f}" for r in (engines, stream) if _ok(r) for x in r["load_avg"]]
+    title = "Scale-out: Ray engine (tinycnn @ 32 px), head on memory-mapped features"
+    title += f" (load average during the Ray runs {', '.join(loads)})" if loads else ""
+    return Table(title, headers, tuple(rows))
+
+
 def _serve_rows(runtime: str, r: dict) -> list[tuple[str, ...]]:
     bare, served = r["bare"], r["serve"]
     single = bare["single_ms"]
@@ -247,6 +293,7 @@ def build_tables(results: dict) -> list[Table]:
         _memory_table(results),
         _scale_table(results),
         _serve_table(results),
+        _ray_table(results),
     ]
 
 

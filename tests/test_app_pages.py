@@ -1,28 +1,13 @@
-"""The Model, Dataset, Train and Settings pages through AppTest, and the safe zip extraction."""
+"""The Model and Settings pages through AppTest, the offline analysis of an evaluated run, and the tab icon."""
 
 from __future__ import annotations
 
-import io
 import shutil
-import time
-import zipfile
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import make_dataset
-from imgclf.app.components.archive import ArchiveError, extract_zip
-
-MAIN = Path(__file__).resolve().parents[1] / "src" / "imgclf" / "app" / "main.py"
-
-
-def open_page(runs: Path, page: str) -> AppTest:
-    at = AppTest.from_file(str(MAIN), default_timeout=180)
-    at.session_state["runs_dir"] = str(runs)
-    at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
+from app_helpers import all_text, open_page
 
 
 @pytest.fixture()
@@ -31,19 +16,80 @@ def own_run(tiny_run: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(tiny_run, tmp_path / "runs" / "tiny"))
 
 
-def test_model_page_asks_for_evaluation_then_shows_the_report(own_run: Path) -> None:
+@pytest.fixture(scope="module")
+def evaluated_run(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny run, evaluated once for this module."""
+    import imgclf
+
+    run = Path(shutil.copytree(tiny_run, tmp_path_factory.mktemp("evaluated") / "runs" / "tiny"))
+    imgclf.evaluate(run)
+    return run
+
+
+def test_model_page_asks_for_evaluation_then_opens_with_the_verdict(own_run: Path) -> None:
     at = open_page(own_run.parent, "model")
     assert at.title[0].value == "Model report"
-    assert any("imgclf evaluate" in w.value for w in at.warning)
+    assert any("Evaluate this run" in w.value for w in at.warning)
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"), "training curves are charts"
     at.button(key="evaluate").click().run()
     assert not at.exception, at.exception
     assert not at.warning
+    headline = next(m.value for m in at.markdown if m.value.startswith("#### Right on"))
+    assert "of 18 test images" in headline
+    text = all_text(at)
+    assert "Chance is 33% (always answering the largest of 3 classes)" in text
+    assert "the true accuracy likely lies between" in text and "After calibration, confidence is off by" in text
     labels = [m.label for m in at.metric]
     assert {"Accuracy", "Balanced accuracy", "Macro F1", "Calibration error (ECE)"} <= set(labels)
+    assert at.metric[0].delta.endswith("vs chance")
+
+
+def test_model_page_sections_are_shown_once_with_plain_names(evaluated_run: Path) -> None:
+    at = open_page(evaluated_run.parent, "model")
+    titles = [s.value for s in at.subheader]
+    assert len(titles) == len(set(titles)), f"a section is duplicated: {titles}"
+    assert {"Most confident errors", "Suspect labels", "Confusion matrix"} <= set(titles)
+    per_class = next(d.value for d in at.dataframe if "Recall" in d.value)
+    assert {"Precision", "Recall", "F1", "Images"} <= set(per_class.columns)
+    for frame in (d.value for d in at.dataframe):
+        assert not {"ood_score", "label_quality", "outlier_score"} & set(map(str, frame.columns))
+    assert "0.000 vs uncalibrated" not in all_text(at)
+
+
+def test_confusion_matrix_cells_open_their_images(evaluated_run: Path) -> None:
+    at = open_page(evaluated_run.parent, "model")
     confusion = next(d.value for d in at.dataframe if d.value.index.name == "true")
-    assert list(confusion.columns) == ["blue", "green", "red"] and confusion.to_numpy().sum() > 0
-    assert at.get("image"), "the reliability and error plots are shown as images"
+    assert list(confusion.columns) == ["blue", "green", "red"] and confusion.to_numpy().sum() == 18
+    at.session_state["confusion"] = {"selection": {"rows": [], "columns": [], "cells": [[2, "red"]]}}
+    at.run()
+    assert not at.exception, at.exception
+    expected = int(confusion.loc["red", "red"])
+    assert any(f"{expected} images: 'red' recognised" in m.value.replace("\\", "") for m in at.markdown)
+    assert any(c.value.endswith("red/red_0.png") or "red/red_" in c.value.replace("\\", "") for c in at.caption)
+
+
+def test_offline_analysis_knows_the_evaluation(evaluated_run: Path) -> None:
+    """Defect 6: the reader expected a shape `evaluate` never writes, so accuracy and confusions were lost."""
+    from imgclf.engine.predictor import Prediction
+    from imgclf.genai.context import load_run_context
+    from imgclf.genai.offline import offline_analysis
+
+    pred = Prediction("x.png", "red", 0.9, "ok", (("red", 0.9), ("blue", 0.1)), (0.1, 0.0, 0.9))
+    ctx = load_run_context(evaluated_run, pred)
+    assert ctx.accuracy is not None and ctx.support("red") == 6
+    text = offline_analysis(pred, ctx, None)
+    assert "In evaluation" in text and "(calibrated)" in text
+    assert "metrics.json" not in text and "Error" not in text and str(evaluated_run) not in text
+
+
+def test_offline_analysis_of_an_unfamiliar_image_says_so_first(evaluated_run: Path) -> None:
+    from imgclf.engine.predictor import Prediction
+    from imgclf.genai.context import load_run_context
+    from imgclf.genai.offline import offline_analysis
+
+    pred = Prediction("mug.png", "red", 0.99, "unfamiliar", (("red", 0.99), ("blue", 0.01)), (0.01, 0.0, 0.99), 0.9)
+    text = offline_analysis(pred, load_run_context(evaluated_run, pred), None)
+    assert text.startswith("- **Doesn't look like blue, green or red.** Closest class: red")
 
 
 def test_model_page_in_imagenet_mode_explains_itself(tmp_path: Path) -> None:
@@ -51,110 +97,21 @@ def test_model_page_in_imagenet_mode_explains_itself(tmp_path: Path) -> None:
     assert any("Train" in i.value for i in at.info)
 
 
-def test_dataset_page_reports_problems_with_thumbnails(tmp_path: Path) -> None:
-    data = make_dataset(tmp_path / "data", counts={"train": 4, "val": 2})
-    (data / "train" / "red" / "broken.png").write_bytes(b"\x89PNG not really")
-    at = open_page(tmp_path / "runs", "dataset")
-    at.text_input(key="dataset-folder").set_value(str(data)).run()
-    at.button(key="check").click().run()
-    assert not at.exception, at.exception
-    assert any("Not safe to train" in e.value for e in at.error)
-    assert any(r"broken\.png" in c.value for c in at.caption), "the problem file is named under its thumbnail"
-    counts = at.dataframe[0].value
-    assert counts.loc["red", "train"] == 4 and counts.loc["blue", "train"] == 4
-
-
-def test_dataset_page_missing_folder_gets_a_message(tmp_path: Path) -> None:
-    at = open_page(tmp_path / "runs", "dataset")
-    at.text_input(key="dataset-folder").set_value(str(tmp_path / "nope")).run()
-    at.button(key="check").click().run()
-    assert not at.exception, at.exception
-    assert at.error and "nope" in at.error[0].value
-
-
-def _wait_for(at: AppTest, done, timeout: float = 150.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if done(at):
-            return
-        time.sleep(1.0)
-    pytest.fail("the training page did not reach the expected state in time")
-
-
-def test_train_page_trains_in_a_subprocess_and_lists_the_run(tmp_path: Path) -> None:
-    data = make_dataset(tmp_path / "data", counts={"train": 8, "val": 4})
-    runs = tmp_path / "runs"
-    at = open_page(runs, "train")
-    at.text_input(key="train-folder").set_value(str(data))
-    at.selectbox(key="backbone").set_value("tinycnn").run()
-    assert at.checkbox(key="pretrained").value is False
-    at.number_input(key="p1").set_value(2)
-    at.number_input(key="p2").set_value(0)
-    at.text_input(key="run_name").set_value("../web run").run()
-    at.button(key="start").click().run()
-    assert not at.exception, at.exception
-    assert at.button(key="cancel"), "a cancel button while training"
-    _wait_for(at, lambda a: any("Done" in s.value for s in a.success))
-    assert (runs / "web-run" / "model.keras").is_file()
-    at.switch_page("pages/classify.py").run()
-    assert at.sidebar.selectbox(key="model_picker").value == str(runs / "web-run")
-
-
-def test_train_page_cancel_stops_the_process(tmp_path: Path) -> None:
-    data = make_dataset(tmp_path / "data", counts={"train": 8, "val": 4})
-    at = open_page(tmp_path / "runs", "train")
-    at.text_input(key="train-folder").set_value(str(data))
-    at.selectbox(key="backbone").set_value("tinycnn").run()
-    at.number_input(key="p1").set_value(500).run()
-    at.button(key="start").click().run()
-    job = at.session_state["training_job"]
-    at.button(key="cancel").click().run()
-    assert not at.exception, at.exception
-    assert not job.running()
-    assert any("Training stopped" in e.value for e in at.error)
-
-
-def test_settings_page_is_in_the_navigation(tmp_path: Path) -> None:
+def test_settings_refuses_a_value_it_cannot_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 5: Timeout 'abc' was saved and silently turned every provider off."""
+    for name in ("IMGCLF_GENAI_PROVIDER", "IMGCLF_GENAI_TIMEOUT", "IMGCLF_GENAI_RETRIES", "IMGCLF_GENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     at = open_page(tmp_path, "settings")
-    assert not at.exception
-
-
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
-
-
-def test_zip_extraction_is_safe(tmp_path: Path) -> None:
-    root = extract_zip(_zip({"data/ants/a.jpg": b"x", "data/bees/b.jpg": b"y", "__MACOSX/._a": b""}), tmp_path / "ok")
-    assert root == tmp_path / "ok" / "data" and sorted(p.name for p in root.iterdir()) == ["ants", "bees"]
-    for bad in ("../evil.txt", "/abs/evil.txt", "a/../../evil.txt", "C:/evil.txt"):
-        with pytest.raises(ArchiveError, match="outside the archive"):
-            extract_zip(_zip({bad: b"z"}), tmp_path / "bad")
-        assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "bad").exists()
-    with pytest.raises(ArchiveError, match="not a valid zip"):
-        extract_zip(b"PK not a zip", tmp_path / "junk")
-
-
-def test_zip_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import imgclf.app.components.archive as archive
-
-    monkeypatch.setattr(archive, "MAX_EXTRACTED_BYTES", 1000)
-    with pytest.raises(ArchiveError, match="more than 1,000 bytes"):
-        extract_zip(_zip({"a/x.bin": b"0" * 800, "a/y.bin": b"0" * 800}), tmp_path / "big")
-    assert not (tmp_path / "big").exists()
-
-
-def test_app_opened_from_a_terminal_starts_without_prompting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A first `imgclf app` or `imgclf demo` (not headless, no ~/.streamlit) serves without an email prompt."""
-    from imgclf.app.server import serve
-
-    monkeypatch.setenv("HOME", str(tmp_path))  # a machine where Streamlit has never run
-    monkeypatch.setenv("BROWSER", "true")  # opening the browser does nothing
-    with serve(tmp_path / "runs", headless=False, log=tmp_path / "app.log") as url:
-        assert url.startswith("http://127.0.0.1:")
-    assert "Email" not in (tmp_path / "app.log").read_text()
+    at.selectbox[0].set_value("openai")
+    timeout = next(t for t in at.text_input if t.label.startswith("Timeout"))
+    timeout.set_value("abc")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert "imgclf_genai_settings" not in at.session_state, "nothing is stored"
+    assert any("'abc' cannot be used; enter a number of seconds" in e.value for e in at.error)
+    assert next(t for t in at.text_input if t.label.startswith("Timeout")).value == "abc", "kept for fixing"
+    assert any("Nothing was saved" in w.value for w in at.warning)
+    next(t for t in at.text_input if t.label.startswith("Timeout")).set_value("30")
+    at.button[0].click().run()
+    assert at.session_state["imgclf_genai_settings"]["IMGCLF_GENAI_TIMEOUT"] == "30"
+    assert not at.error and not at.warning

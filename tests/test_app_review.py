@@ -147,3 +147,16 @@ def test_a_read_only_dataset_is_reviewed_beside_the_runs(trained: tuple[Path, Pa
         assert not at.exception, at.exception
         saved = list((run.parent / "corrections").glob("*.csv"))
         assert len(saved) == 1 and "keep" in saved[0].read_text()
+
+
+def test_photos_classified_on_the_classify_page_wait_on_the_review_page(tiny_run: Path) -> None:
+    at = AppTest.from_file(str(MAIN), default_timeout=180)
+    at.session_state["runs_dir"] = str(tiny_run.parent)
+    at.run()
+    at.file_uploader(key="uploads").set_value(("red one.png", png((200, 40, 40)), "image/png"))
+    at.run()
+    assert not at.exception, at.exception
+    assert [p["name"] for p in at.session_state["classified_photos"].values()] == ["red one.png"]
+    at.switch_page("pages/review.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="review-add-class-0").value == "red", "offered under the predicted class"

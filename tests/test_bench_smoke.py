@@ -204,3 +204,30 @@ def test_report_block_replaces_only_its_previous_version():
     assert "figures v2" in updated and "figures v1" not in updated
     assert "written by hand" in updated and "## Notes after the block" in updated
     assert merge_report(updated, "figures v2") == updated
+
+
+def ray_job(actors: int, seconds: float) -> dict:
+    rates = {"images_per_s": 1000 / seconds, "steady_images_per_s": 990 / (seconds - 10.0)}
+    return {"rows": 1000, "seconds": seconds, "first_rows_s": 10.0, **rates, "actors": actors, "driver_rss_mib": []}
+
+
+def test_ray_table_shows_engines_start_up_and_the_streaming_run(results: dict):
+    stream = {**ray_job(1, 110.0), "images": 100_000, "load_avg": [1.0, 1.5],
+              "driver_rss_mib": [[5000, 810.0], [100_000, 812.0]]}  # fmt: skip
+    engines = {"local": {"images_per_s": 500.0, "seconds": 2.0}, "ray_init_s": 4.5, "load_avg": [0.5, 1.0],
+               "ray_1_actor": ray_job(1, 20.0), "ray_2_actors": ray_job(2, 15.0)}  # fmt: skip
+    head = {
+        "rows": 65_536,
+        "rows_per_s": 3000.0,
+        "epoch_s": 21.0,
+        "rss_anon_after_mib": 314.0,
+        "rss_file_after_mib": 775.0,
+    }
+    table = build_tables({**results, "ray": {"engines": engines, "stream": stream, "head": {"2 GiB": head}}})[-1]
+    assert table.title.endswith("(load average during the Ray runs 0.5, 1.0, 1.0, 1.5)")
+    assert table.rows[5][-1] == "21.0 s; RssAnon 314 MiB, RssFile 775 MiB" and "2 GiB" in table.rows[5][0]
+    assert table.rows[0] == ("local engine, in process", "", "500 images/s", "", "2.0 s")
+    assert table.rows[2] == ("Ray engine, 2 actors", "10.0 s", "67 images/s", "198 images/s", "15.0 s")
+    assert table.rows[3][-1] == "4.5 s" and "driver RSS 810 -> 812 MiB" in table.rows[4][-1]
+    skipped = render_text(build_tables({**results, "ray": {"skipped": "Ray is not installed"}}), [])
+    assert "skipped: Ray is not installed" in skipped

@@ -1,11 +1,18 @@
-"""End to end in a real browser: `imgclf app` headless, Debian's Chromium driven by Playwright."""
+"""End to end in a real browser: `imgclf app` headless, Debian's Chromium driven by Playwright.
+
+Covers what only a browser shows: uploads kept across page visits, the Train form kept after Cancel and
+after a finished run, nothing fetched from outside the app (the tab icon included), no traceback in the log.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import make_dataset
 from imgclf.app.server import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -14,6 +21,7 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
+LONG = 120_000
 
 pytestmark = [
     pytest.mark.browser,
@@ -21,27 +29,121 @@ pytestmark = [
 ]
 
 
-def test_upload_shows_prediction_and_heatmap(tiny_run: Path, tmp_path: Path) -> None:
+@pytest.fixture()
+def browser_page(tiny_run: Path, tmp_path: Path) -> Iterator[tuple[object, str, list[str]]]:
+    """A Chromium page on a fresh app (runs: the tiny run's folder; data root: ``tmp_path``), and its requests."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    from PIL import Image
-
-    image = tmp_path / "red.png"
-    Image.new("RGB", (96, 96), (200, 40, 40)).save(image)
     ARTIFACTS.mkdir(exist_ok=True)
-    with serve(tiny_run.parent, log=ARTIFACTS / "browser-app.log") as url, sync_api.sync_playwright() as pw:
+    log = ARTIFACTS / "browser-app.log"
+    runs = Path(tmp_path / "runs")
+    runs.mkdir()
+    (runs / "tiny").symlink_to(tiny_run, target_is_directory=True)
+    with serve(runs, data=[tmp_path], log=log) as url, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
             page.goto(url, wait_until="domcontentloaded")
             page.get_by_text("Classify", exact=True).first.wait_for(timeout=60_000)
-            page.locator("input[type=file]").first.set_input_files(str(image))
-            metric = page.locator('[data-testid="stMetric"]').first
-            metric.wait_for(timeout=90_000)
-            assert "red" in metric.inner_text()
-            heat = page.locator('[data-testid="stImage"] img').first
-            heat.wait_for(timeout=30_000)
-            assert heat.bounding_box()["width"] > 50
-            page.screenshot(path=str(ARTIFACTS / "browser-classify.png"), full_page=True)
+            yield page, url, requests
         finally:
             browser.close()
-    assert (ARTIFACTS / "browser-classify.png").stat().st_size > 10_000
+    assert "Traceback" not in log.read_text(), "the app log shows no traceback"
+
+
+def _upload(page, image: Path) -> None:
+    page.locator("input[type=file]").first.set_input_files(str(image), timeout=LONG)
+    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=LONG)
+
+
+def _go(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    _settle(page)
+
+
+def test_upload_is_classified_kept_across_pages_and_nothing_is_fetched_from_outside(browser_page, tmp_path) -> None:
+    from PIL import Image
+
+    page, url, requests = browser_page
+    image = tmp_path / "red.png"
+    Image.new("RGB", (96, 96), (200, 40, 40)).save(image)
+    _upload(page, image)
+    metric = page.locator('[data-testid="stMetric"]').first
+    assert "red" in metric.inner_text()
+    heat = page.locator('[data-testid="stImage"] img').first
+    heat.wait_for(timeout=30_000)
+    assert heat.bounding_box()["width"] > 50
+    page.screenshot(path=str(ARTIFACTS / "browser-classify.png"), full_page=True)
+    _go(page, "Settings")
+    page.get_by_text("Generative AI").wait_for(timeout=LONG)
+    _go(page, "Classify")
+    page.get_by_text("1 image: 1 confident").wait_for(timeout=LONG)  # the upload and its result came back
+    _upload(page, image)  # the same file again
+    page.get_by_text("already in the list").first.wait_for(timeout=LONG)
+    assert page.get_by_text("1 image: 1 confident").count() == 1
+    outside = sorted({u for u in requests if not u.startswith((url, "data:", "blob:"))})
+    assert outside == [], f"fetched from outside the app: {outside}"
+    icon = page.locator("link[rel*=icon]").first.get_attribute("href")
+    assert icon and not re.match(r"https?://(?!127\.0\.0\.1)", icon), icon
+
+
+def _settle(page, label: str = "Phase 1 epochs (head)") -> None:
+    """Wait until the app has finished the rerun the last action started and dropped its stale elements."""
+    page.wait_for_timeout(500)
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=LONG)
+    for _ in range(240):
+        if page.get_by_label(label, exact=True).count() <= 1:
+            return
+        page.wait_for_timeout(500)
+
+
+def _fill(page, label: str, value: str) -> None:
+    _settle(page, label)
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    _settle(page)
+
+
+def _form(page) -> dict[str, object]:
+    """The Train form's values, once the page has settled (a rerun briefly shows the old elements too)."""
+    _settle(page)
+    return {
+        "folder": page.get_by_label("Dataset folder", exact=True).input_value(),
+        "backbone": page.get_by_role("combobox", name="Backbone").input_value(),
+        "p1": page.get_by_label("Phase 1 epochs (head)", exact=True).input_value(),
+        "p2": page.get_by_label("Phase 2 epochs (fine-tune)", exact=True).input_value(),
+        "pretrained": page.get_by_label("Start from ImageNet weights", exact=True).is_checked(),
+        "name": page.get_by_label("Run name", exact=True).input_value(),
+    }
+
+
+def test_train_form_is_kept_after_cancel_and_after_a_finished_run(browser_page, tmp_path) -> None:
+    page, _, _ = browser_page
+    make_dataset(tmp_path / "data", counts={"train": 8, "val": 4})
+    _go(page, "Train")
+    page.get_by_text("Folder", exact=True).click()
+    _fill(page, "Dataset folder", "data")
+    page.get_by_role("combobox", name="Backbone").click()
+    page.get_by_role("option", name="tinycnn").click()
+    _settle(page)
+    _fill(page, "Phase 1 epochs (head)", "500")
+    _fill(page, "Run name", "browser run")
+    chosen = _form(page)
+    assert chosen["backbone"] == "tinycnn" and chosen["pretrained"] is False
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(re.compile(r"phase1: \d+/500")).wait_for(timeout=LONG)
+    page.get_by_role("button", name="Cancel training").click()
+    page.get_by_text("Cancelled, partial run kept.").wait_for(timeout=LONG)
+    assert _form(page) == chosen, "the form kept what the user chose after Cancel"
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    page.get_by_role("button", name="Delete the partial run").click()
+    page.get_by_text("Cancelled, partial run kept.").wait_for(state="detached", timeout=LONG)
+    _fill(page, "Phase 1 epochs (head)", "12")
+    chosen = _form(page)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(re.compile(r"^Done: browser-run is right on")).wait_for(timeout=LONG)
+    assert _form(page) == chosen, "the form kept what the user chose after the run"
+    page.get_by_text("browser-run-2").first.wait_for(timeout=10_000)  # the caption names the next run
+    page.screenshot(path=str(ARTIFACTS / "browser-train.png"), full_page=True)

@@ -47,7 +47,7 @@ def test_predict_walks_folders_and_writes_csv(run_copy, images, tmp_path):
     out = tmp_path / "preds.csv"
     assert main(["predict", str(run_copy), str(images), "--output", str(out), "--top-k", "2"]) == 0
     rows = _read_csv(out)
-    assert list(rows[0]) == ["path", "label", "confidence", "status", "ood_score", "top_k", "error"]
+    assert list(rows[0]) == ["path", "label", "confidence", "status", "ood_score", "top_k", "error", "content_hash"]
     assert len(rows) == 7  # 6 images (3 nested) + the broken one; hidden and .txt skipped
     broken = next(r for r in rows if r["path"].endswith("broken.png"))
     assert broken["status"] == "error" and "broken.png" in broken["error"]

@@ -107,8 +107,8 @@ def test_weights_file_for_another_backbone_is_refused_clearly(tmp_path):
 
 @pytest.mark.parametrize(("flag", "expected"), [([], "auto"), (["--mixed-precision", "off"], False)])
 def test_mixed_precision_defaults_to_auto_and_can_be_turned_off(flag: list[str], expected):
-    from imgclf.cli.commands.train import _overrides
+    from imgclf.cli.commands.train import config_overrides
     from imgclf.cli.main import build_parser
 
     args = build_parser().parse_args(["train", "data", *flag])
-    assert load_config(overrides=_overrides(args)).mixed_precision == expected
+    assert load_config(overrides=config_overrides(args)).mixed_precision == expected

@@ -1,4 +1,4 @@
-"""The imgclf app: ``streamlit run main.py -- --runs DIR [--verbose]`` (``imgclf app`` does this for you).
+"""The imgclf app: ``streamlit run main.py -- --runs DIR --data DIR... [--verbose]`` (``imgclf app`` does this).
 
 Without ``--verbose``, TensorFlow is imported here, quietly, before any page needs it (see :mod:`imgclf.quiet`).
 """
@@ -14,12 +14,14 @@ import streamlit as st
 
 from imgclf.quiet import import_tensorflow_quietly, quiet_environment
 
-PAGES = Path(__file__).resolve().parent / "pages"
+HERE = Path(__file__).resolve().parent
+PAGES = HERE / "pages"
 
 
 def _app_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--runs", default="runs")
+    parser.add_argument("--data", nargs="*", default=[])
     parser.add_argument("--verbose", action="store_true")
     known, _ = parser.parse_known_args(sys.argv[1:])
     return known
@@ -29,8 +31,9 @@ args = _app_args()
 if not args.verbose:
     quiet_environment(os.environ)
     import_tensorflow_quietly()
-st.set_page_config(page_title="imgclf", page_icon=":material/image_search:", layout="wide")
+st.set_page_config(page_title="imgclf", page_icon=HERE / "static" / "icon.png", layout="wide")
 st.session_state.setdefault("runs_dir", args.runs)
+st.session_state.setdefault("data_roots", args.data or [os.getcwd()])
 navigation = st.navigation(
     [
         st.Page(PAGES / "classify.py", title="Classify", icon=":material/image_search:", default=True),

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from imgclf.cli.commands.app import app_command
@@ -39,12 +39,18 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> None:
 
 @contextlib.contextmanager
 def serve(
-    runs: Path, *, port: int | None = None, log: Path | None = None, timeout: float = 90.0, headless: bool = True
+    runs: Path,
+    *,
+    data: Sequence[Path] = (),
+    port: int | None = None,
+    log: Path | None = None,
+    timeout: float = 90.0,
+    headless: bool = True,
 ) -> Iterator[str]:
-    """Start ``imgclf app`` on 127.0.0.1 (stdin closed) and yield its URL; stop it on exit."""
+    """Start ``imgclf app`` on 127.0.0.1 (stdin closed; data roots ``data``) and yield its URL; stop it on exit."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    command = app_command(runs, port=port, address="127.0.0.1", headless=headless)
+    command = app_command(runs, port=port, address="127.0.0.1", headless=headless, data=data)
     sink = log.open("wb") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True

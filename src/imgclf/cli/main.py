@@ -17,8 +17,8 @@ __all__ = ["main"]
 # Modules under imgclf.cli.commands, each exposing ``add_parser(subparsers)`` and ``run(args) -> int``.
 # A command that never needs TensorFlow says so with ``set_defaults(uses_tensorflow=False)``.
 COMMANDS = (
-    "check", "train", "predict", "evaluate", "suspects", "review", "compare", "explain", "analyze", "export",
-    "serve", "app", "demo", "cache", "backbones",
+    "check", "train", "embed", "predict", "evaluate", "suspects", "review", "compare", "explain", "analyze",
+    "export", "serve", "app", "demo", "cache", "backbones",
 )  # fmt: skip
 VERBOSE_HELP = "also show TensorFlow's own log lines (hidden by default) and the traceback of an unexpected error"
 EXIT_UNEXPECTED = 3

@@ -37,6 +37,7 @@ _GRAPHIC_COLOURS = 64  # fewer distinct colours than this reads as a graphic, no
 _PHASH_SIDE, _PHASH_BITS = 32, 8  # perceptual hash: DCT of a 32x32 grey image, its 8x8 lowest frequencies
 _RARE_FORMAT_SHARE = 0.05  # a format held by one image or at most this share of a class (>= 10 images) is unusual
 _IMBALANCE_WARNING = 3.0
+MAX_FILE_BYTES = 128 * 1024**2  # larger files are reported, never read: memory stays bounded (8 files at a time)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,12 +70,25 @@ def _phash(img: Image.Image) -> int:
     return int.from_bytes(np.packbits(low > np.median(low)).tobytes(), "big")
 
 
+def _read_capped(path: Path) -> tuple[int, bytes]:
+    """The file's size and its bytes; no bytes for a file over :data:`MAX_FILE_BYTES`, which is never read."""
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > MAX_FILE_BYTES:
+            return size, b""
+        data = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since: still never more than the limit
+        return len(data), data
+
+
 def _inspect(path: Path, max_pixels: int) -> _FileInfo:
-    """Read, hash and decode ``path`` once with the shared decoder."""
+    """Read (at most :data:`MAX_FILE_BYTES`), hash and decode ``path`` once with the shared decoder."""
     try:
-        data = path.read_bytes()
+        nbytes, data = _read_capped(path)
     except OSError as exc:
         return _FileInfo(path, problem="unreadable", reason=exc.strerror or str(exc))
+    if nbytes > MAX_FILE_BYTES:
+        reason = f"{nbytes:,} bytes, over the limit of {MAX_FILE_BYTES:,} bytes a file"
+        return _FileInfo(path, problem="file-too-large", reason=reason)
     if not data:
         return _FileInfo(path, problem="zero-byte")
     digest = hashlib.sha256(data).hexdigest()
@@ -109,6 +123,7 @@ _UNUSABLE_ADVICE = {
     "corrupt": "is damaged or truncated ({reason}); re-download or re-export it, or delete it",
     "too-large": "is {w}x{h} pixels ({mpx}), over the {cap} limit; downscale it (or train with --set max_pixels=N "
     "if you trust the file)",
+    "file-too-large": "is too large to read ({reason}); recompress or downscale it, or remove it",
 }
 
 

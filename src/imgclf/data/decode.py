@@ -11,7 +11,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgclf.errors import ImgclfError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "DecodeError", "decode_image", "open_image", "read_header"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "DecodeError",
+    "decode_image",
+    "open_image",
+    "read_header",
+    "read_source",
+]
 
 DEFAULT_MAX_PIXELS = 89_000_000
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -70,6 +78,16 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
+def read_source(source: ImageSource, *, name: str | None = None) -> bytes:
+    """The bytes of ``source`` (a path, or bytes as they are); an unreadable file raises :class:`DecodeError`."""
+    if isinstance(source, bytes):
+        return source
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise DecodeError(f"Cannot read '{name or _name(source)}': {exc.strerror or exc}.") from exc
+
+
 def open_image(
     source: ImageSource,
     *,
@@ -77,17 +95,14 @@ def open_image(
     draft_size: int | None = None,
     name: str | None = None,
 ) -> Image.Image:
-    """Open ``source`` (path or bytes) as an upright RGB Pillow image.
+    """Open ``source`` (path or bytes) as an upright RGB Pillow image; ``name`` names it in error messages.
 
     EXIF orientation is applied, animations give their first frame, 16-bit / CMYK / palette / alpha
     images become 8-bit RGB, and images over ``max_pixels`` are refused before their pixels are read.
     Errors call the image ``name`` (default: its path, or ``<uploaded bytes>``).
     """
     name = name or _name(source)
-    try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    except OSError as exc:
-        raise DecodeError(f"Cannot read '{name}': {exc.strerror or exc}.") from exc
+    data = read_source(source, name=name)
     if not data:
         raise DecodeError(f"'{name}' is empty (0 bytes); remove it or replace it with the real image.")
     try:

@@ -13,7 +13,7 @@ from imgclf.data.layout import SPLITS, DatasetError, DatasetLayout
 __all__ = ["ERROR", "UNUSABLE_KINDS", "WARNING", "DatasetReport", "Issue", "display_path"]
 
 ERROR, WARNING = "error", "warning"
-UNUSABLE_KINDS = frozenset({"unreadable", "zero-byte", "not-image", "corrupt", "too-large"})
+UNUSABLE_KINDS = frozenset({"unreadable", "zero-byte", "not-image", "corrupt", "too-large", "file-too-large"})
 _SHOWN_PER_KIND = 5
 
 

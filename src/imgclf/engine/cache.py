@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FeatureCache", "cache_info", "cache_root", "clear_cache", "content_hash"]
+__all__ = ["FeatureCache", "bytes_hash", "cache_info", "cache_root", "clear_cache", "content_hash"]
 
 _VERSION = "v1"
 
@@ -29,9 +29,14 @@ def cache_root() -> Path:
     return base / "imgclf"
 
 
+def bytes_hash(data: bytes) -> str:
+    """SHA-256 (hex, 32 chars) of ``data``: the key of an image in the cache and in prediction rows."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
 def content_hash(path: Path) -> str:
-    """SHA-256 (hex, 32 chars) of a file's bytes: moving or renaming a file keeps its cache entries."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
+    """:func:`bytes_hash` of a file's bytes: moving or renaming a file keeps its cache entries."""
+    return bytes_hash(Path(path).read_bytes())
 
 
 class FeatureCache:

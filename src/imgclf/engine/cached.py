@@ -17,7 +17,7 @@ from imgclf.engine.features import extract_features
 from imgclf.engine.progress import ProgressEvent
 from imgclf.models.registry import BackboneSpec
 
-__all__ = ["CachedInputs", "cached_inputs", "pooled_from_activations", "top_model"]
+__all__ = ["CachedInputs", "cached_inputs", "feature_caches", "feature_forward", "pooled_from_activations", "top_model"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,9 @@ def _use_activations(lower: keras.Model, ctx) -> bool:
     return _activation_bytes(lower, images) <= cfg.activation_cache_gb * 1e9
 
 
-def _forward_fn(model: keras.Model, lower: keras.Model, upper: keras.Model, with_activations: bool):
+def feature_forward(model: keras.Model, backbone: keras.Model, spec: BackboneSpec, with_activations: bool):
+    """Pixels -> (pooled features[, cut activations]): what the cache stores, one forward pass for both."""
+    lower, upper = _split_backbone(backbone, spec)
     preprocess, pool = model.get_layer("preprocess"), model.get_layer("pool")
 
     @tf.function(reduce_retracing=True)
@@ -92,11 +94,10 @@ def _warn_unwritable(caches: list[FeatureCache], ctx) -> None:
     ctx.notes.append(note)
 
 
-def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInputs:
-    """Extract (or read back from the cache) the fast recipe's inputs for the train and val splits."""
-    cfg, started = ctx.cfg, time.perf_counter()
-    lower, upper = _split_backbone(backbone, ctx.spec)
-    with_act = _use_activations(lower, ctx)
+def feature_caches(backbone: keras.Model, ctx) -> list[FeatureCache]:
+    """The caches the fast recipe fills: pooled features, and the cut activations when they fit the budget."""
+    cfg = ctx.cfg
+    lower, _ = _split_backbone(backbone, ctx.spec)
     common = dict(
         backbone=ctx.spec.name,
         weights_id=ctx.weights_id,
@@ -105,9 +106,17 @@ def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInput
         augment=cfg.augment,
     )
     caches = [FeatureCache(cache_root(), **common)]
-    if with_act:
+    if _use_activations(lower, ctx):
         caches.append(FeatureCache(cache_root(), **common, kind=ctx.spec.unfreeze_after))
-    forward = _forward_fn(model, lower, upper, with_act)
+    return caches
+
+
+def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInputs:
+    """Extract (or read back from the cache) the fast recipe's inputs for the train and val splits."""
+    cfg, started = ctx.cfg, time.perf_counter()
+    caches = feature_caches(backbone, ctx)
+    with_act = len(caches) > 1
+    forward = feature_forward(model, backbone, ctx.spec, with_act)
     pooled, acts = {}, {}
     for split, views in (("train", 1 + cfg.cache_views), ("val", 1)):
         paths, _ = ctx.data.xy(split)

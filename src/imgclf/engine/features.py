@@ -17,7 +17,7 @@ from imgclf.data.pipeline import image_dataset
 from imgclf.engine.cache import FeatureCache
 from imgclf.engine.progress import ProgressCallback, ProgressEvent
 
-__all__ = ["EpochShuffle", "FeatureBatches", "extract_features"]
+__all__ = ["EpochShuffle", "FeatureBatches", "extract_features", "missing_entries"]
 
 ForwardFn = Callable[[np.ndarray], Sequence[np.ndarray]]
 
@@ -84,6 +84,11 @@ def _compute_missing(
                 progress(ProgressEvent("features", done, len(todo), f"view {view}"))
 
 
+def missing_entries(caches: Sequence[FeatureCache], digests: Sequence[str], views: int) -> list[tuple[int, int]]:
+    """``(view, image index)`` pairs that some cache lacks (they must be computed)."""
+    return [(v, i) for v in range(views) for i, d in enumerate(digests) if any(c.get(d, v) is None for c in caches)]
+
+
 def extract_features(
     forward: ForwardFn,
     paths: Sequence[Path],
@@ -103,7 +108,7 @@ def extract_features(
     ``caches[k]`` stores output ``k``; an image is recomputed only when some cache lacks it. Computed features
     go straight into the arrays, so training goes on when a cache cannot be written (see ``FeatureCache.problem``).
     """
-    todo = [(v, i) for v in range(views) for i, d in enumerate(digests) if any(c.get(d, v) is None for c in caches)]
+    todo = missing_entries(caches, digests, views)
     outputs = _Outputs(out_dir, caches, len(paths), views, digests[0][:8])
     _compute_missing(
         forward,

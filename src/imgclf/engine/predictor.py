@@ -185,9 +185,9 @@ class Classifier:
             prediction_set=members,
         )
 
-    def _decode(self, image: ImageInput) -> np.ndarray | DecodeError:
+    def _decode(self, image: ImageInput, name: str | None) -> np.ndarray | DecodeError:
         try:
-            return to_pixels(image, self.input_size)
+            return to_pixels(image, self.input_size, name=name)
         except DecodeError as exc:
             return exc
 
@@ -200,39 +200,47 @@ class Classifier:
         tta: bool = False,
         batch_size: int = 32,
         sets: float | None = None,
+        names: Sequence[str] | None = None,
     ) -> list[Prediction]:
         """Classify ``images`` (paths, bytes, arrays or Pillow images); a bad image gets status ``error``.
 
         ``sets`` (e.g. 0.9) adds each image's conformal prediction set: the classes that hold the true one with
-        at least that probability (needs a run calibrated by ``imgclf evaluate``). Images are decoded in a
-        thread pool one batch ahead of the model, so decoding overlaps inference and memory holds at most two
-        batches of pixels.
+        at least that probability (needs a run calibrated by ``imgclf evaluate``). ``names`` (one per image) is
+        what results and error messages call each image; by default the path, or ``image[i]``. Images are
+        decoded in a thread pool one batch ahead of the model, so decoding overlaps inference and memory holds
+        at most two batches of pixels.
         """
         request = Request(top_k, threshold, sets)
         if sets is not None:
             self.policy.require_sets(sets)
+        sources = list(names) if names is not None else [_source_name(image, i) for i, image in enumerate(images)]
+        if len(sources) != len(images):
+            raise ValueError(f"{len(sources)} names for {len(images)} images; pass one name per image.")
+        named = sources if names is not None else [None] * len(images)  # paths name themselves in errors
         results: list[Prediction] = []
-        starts = range(0, len(images), batch_size)
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) + 2)) as pool:
-            pending = [pool.submit(self._decode, image) for image in images[:batch_size]]
-            for start in starts:
+
+            def submit(lo: int, hi: int) -> list:
+                return [pool.submit(self._decode, im, n) for im, n in zip(images[lo:hi], named[lo:hi], strict=True)]
+
+            pending = submit(0, batch_size)
+            for start in range(0, len(images), batch_size):
                 decoded = [f.result() for f in pending]
-                upcoming = images[start + batch_size : start + 2 * batch_size]
-                pending = [pool.submit(self._decode, image) for image in upcoming]
-                results += self._predict_batch(images, start, decoded, request, tta)
+                pending = submit(start + batch_size, start + 2 * batch_size)
+                results += self._predict_batch(sources[start : start + batch_size], decoded, request, tta)
         return results
 
-    def _predict_batch(self, images, start, decoded, request: Request, tta: bool) -> list[Prediction]:
+    def _predict_batch(self, sources, decoded, request: Request, tta: bool) -> list[Prediction]:
         good = [(j, px) for j, px in enumerate(decoded) if not isinstance(px, DecodeError)]
         out: list[Prediction | None] = [None] * len(decoded)
         if good:
             probs, ood = self.predict_pixels(np.stack([px for _, px in good]), tta=tta)
             for (j, _), p, o in zip(good, probs, ood, strict=True):
-                out[j] = self.prediction(_source_name(images[start + j], start + j), p, o, request)
+                out[j] = self.prediction(sources[j], p, o, request)
         empty_set = None if request.sets is None else ()
         for j, px in enumerate(decoded):
             if isinstance(px, DecodeError):
-                out[j] = Prediction.failed(_source_name(images[start + j], start + j), px, prediction_set=empty_set)
+                out[j] = Prediction.failed(sources[j], px, prediction_set=empty_set)
         return out
 
 

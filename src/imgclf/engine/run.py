@@ -318,6 +318,21 @@ class Run:
         """Resumable training state (only in a ``.partial`` run; removed when the run completes)."""
         return self.path / _CHECKPOINTS
 
+    # --- shipping a run to another machine (e.g. a Ray actor) --------------------------------------------------
+
+    def pack(self) -> dict[str, bytes]:
+        """The run's top-level files (model, classes, settings, calibration, embeddings) by name, as bytes:
+        what :meth:`unpack` needs to rebuild the run where its folder is not reachable."""
+        return {f.name: f.read_bytes() for f in sorted(self.path.iterdir()) if f.is_file()}
+
+    @classmethod
+    def unpack(cls, folder: str | Path, files: Mapping[str, bytes]) -> Run:
+        """Write ``files`` (from :meth:`pack`) into the empty ``folder`` and open the run they make."""
+        folder = Path(folder)
+        for name, data in files.items():
+            (folder / Path(name).name).write_bytes(data)
+        return cls.open(folder)
+
     # --- writing -------------------------------------------------------------------------------------------
 
     def write_json(self, relative: str, data: Any) -> None:

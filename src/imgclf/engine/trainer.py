@@ -27,7 +27,7 @@ from imgclf.errors import ImgclfError
 from imgclf.models.build import build_model, precision, rebuild, resolve_precision
 from imgclf.models.registry import BackboneSpec, get_backbone, resolve_input_size
 
-__all__ = ["TrainData", "train"]
+__all__ = ["Prepared", "TrainData", "prepare", "train"]
 
 _SHOWN = 8  # issues and skipped files listed in the check summary before "... and N more"
 
@@ -218,7 +218,7 @@ def train(
 
 
 def _checked(
-    data: str | Path, cfg: Config, notify: ProgressCallback, ignore_check: bool, runs: Path
+    data: str | Path, cfg: Config, notify: ProgressCallback, ignore_check: bool, runs: Path | None
 ) -> tuple[DatasetReport, TrainData]:
     """Check the dataset, report what was found, and refuse it when unsafe (unless ``ignore_check``).
 
@@ -236,6 +236,43 @@ def _checked(
     return report, samples
 
 
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A checked dataset and a new seeded classifier for it: what training and feature extraction start from."""
+
+    report: DatasetReport
+    data: TrainData
+    spec: BackboneSpec
+    size: int
+    policy: str
+    model: keras.Model
+    backbone: keras.Model
+    head: keras.Model
+    weights_id: str
+    check_seconds: float
+
+    def context(self, cfg: Config, partial: Run, notify: ProgressCallback) -> phases.PhaseContext:
+        """The phases' context for a run being written in ``partial``."""
+        return phases.PhaseContext(cfg, self.spec, self.size, self.policy, self.weights_id, self.data, partial, notify)
+
+
+def prepare(
+    data: str | Path, cfg: Config, notify: ProgressCallback, *, ignore_check: bool = False, runs: Path | None = None
+) -> Prepared:
+    """Check the dataset (refusing an unsafe one unless ``ignore_check``) and build the seeded classifier.
+
+    ``runs`` is where a read-only dataset's review corrections are kept (the folder of the run's ``--out``).
+    """
+    spec = get_backbone(cfg.backbone)
+    size = resolve_input_size(cfg, spec)
+    started = time.perf_counter()
+    report, samples = _checked(data, cfg, notify, ignore_check, runs)
+    check_seconds = time.perf_counter() - started
+    policy = resolve_precision(cfg.mixed_precision)
+    model, backbone, head, weights_id = _build(cfg, spec, size, policy, len(samples.classes))
+    return Prepared(report, samples, spec, size, policy, model, backbone, head, weights_id, check_seconds)
+
+
 def _train(
     data: str | Path,
     cfg: Config,
@@ -250,19 +287,14 @@ def _train(
     if resume:  # the interrupted run's settings, and its decision to train despite the check
         cfg = load_config(overrides=partial.config)
         ignore_check = ignore_check or bool(partial.meta.get("ignore_check"))
-    spec = get_backbone(cfg.backbone)
-    size = resolve_input_size(cfg, spec)
-    started = time.perf_counter()
-    report, samples = _checked(data, cfg, notify, ignore_check, run_dir.parent)
-    check_seconds = time.perf_counter() - started
-    policy = resolve_precision(cfg.mixed_precision)
-    model, backbone, head, weights_id = _build(cfg, spec, size, policy, len(samples.classes))
+    prep = prepare(data, cfg, notify, ignore_check=ignore_check, runs=run_dir.parent)
+    report, samples, model, backbone, head = prep.report, prep.data, prep.model, prep.backbone, prep.head
     extra = {
-        "backbone": spec.name,
-        "input_size": size,
+        "backbone": prep.spec.name,
+        "input_size": prep.size,
         "weights": cfg.weights,
-        "weights_id": weights_id,
-        "precision": policy,
+        "weights_id": prep.weights_id,
+        "precision": prep.policy,
         "dataset": str(Path(data).resolve()),
         "classes": list(samples.classes),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -273,11 +305,12 @@ def _train(
     }
     if not resume:
         _prepare(partial, cfg, report, samples, extra)
-    ctx = phases.PhaseContext(cfg, spec, size, policy, weights_id, samples, partial, notify)
+    ctx = prep.context(cfg, partial, notify)
     started = time.perf_counter()
     history, cached = phases.run_phase1(model, backbone, head, ctx)
     history += phases.run_phase2(model, backbone, cached, ctx)
     phases.save_embeddings(model, backbone, cached, ctx)
+    check_seconds = prep.check_seconds
     timings = {**ctx.timings, "total": time.perf_counter() - started + check_seconds, "check": check_seconds}
     _save_bundle(model, ctx, history, {**extra, "complete": False, "timings": timings, "notes": ctx.notes}, run_dir)
     notify(ProgressEvent("done", 1, 1, f"Run saved to {run_dir} ({_kept_epoch(history, ctx.notes)})"))

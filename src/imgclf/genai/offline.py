@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from imgclf.engine.predictor import Prediction
+from imgclf.engine.verdict import verdict
 from imgclf.genai.context import RunContext
 
 __all__ = ["describe_confusions", "describe_region", "offline_analysis", "uncertainty_lines"]
@@ -65,8 +66,12 @@ def offline_analysis(prediction: Prediction, ctx: RunContext, heatmap_peak: tupl
     """The Markdown summary shown when no model is used."""
     if prediction.status == "error" or prediction.label is None:
         return f"The image could not be classified: {prediction.error or 'unknown error'}."
-    calibration = "calibrated" if ctx.calibrated else "not calibrated yet; 'imgclf evaluate' calibrates it"
-    lines = [f"**{prediction.label}**, {prediction.confidence:.0%} confidence ({calibration})."]
+    calibration = "calibrated" if ctx.calibrated else "not calibrated yet; evaluating the run calibrates it"
+    score = f"{prediction.confidence:.0%} confidence ({calibration})"
+    if prediction.status == "ok":
+        lines = [f"**{prediction.label}**, {score}."]
+    else:
+        lines = [f"**{verdict(prediction, ctx.classes)}.** Closest class: {prediction.label}, {score}."]
     lines.append(_STATUS.get(prediction.status, f"Status: {prediction.status}."))
     if prediction.top_k:
         lines.append("Top classes: " + ", ".join(f"{name} {p:.0%}" for name, p in prediction.top_k) + ".")

@@ -12,6 +12,7 @@ from imgclf.models.layers import preprocess_layer
 from imgclf.models.registry import BackboneSpec
 
 __all__ = [
+    "backbone_of",
     "build_classifier",
     "build_head",
     "build_model",
@@ -87,6 +88,11 @@ def build_model(
     backbone, weights_id = load_backbone(spec, weights, input_size)
     head = build_head(feature_dim=backbone.output.shape[-1], num_classes=num_classes, units=head_units, dropout=dropout)
     return build_classifier(spec, backbone, head, input_size=input_size), backbone, head, weights_id
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The backbone inside a classifier made by :func:`build_classifier` (e.g. one loaded from a file)."""
+    return next(layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name != "head")
 
 
 def feature_model(model: keras.Model) -> keras.Model:

@@ -56,6 +56,8 @@ class OnnxForward:
             raise ImgclfError(f"ONNX model '{self.path}' does not exist; pass the model.onnx of an export.")
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
+        # no busy-waiting between runs: the server's event loop and decoding threads need those cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for an unreadable file

@@ -1,16 +1,23 @@
-"""Uploaded dataset zips, extracted safely: no absolute paths, no '..', no links, a size and file-count cap."""
+"""Uploaded dataset zips, extracted safely: no absolute paths, no '..', no links, a size and file-count cap.
+
+Each upload lives in its own temporary folder owned by an :class:`UploadedZip`; the folder is deleted when
+the object is dropped (the user's session ends, or a new zip replaces it), when the app exits, or at once
+when the zip is refused.
+"""
 
 from __future__ import annotations
 
 import io
 import shutil
 import stat
+import tempfile
+import weakref
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from imgclf.errors import ImgclfError
 
-__all__ = ["MAX_EXTRACTED_BYTES", "MAX_MEMBERS", "ArchiveError", "extract_zip"]
+__all__ = ["MAX_EXTRACTED_BYTES", "MAX_MEMBERS", "ArchiveError", "UploadedZip", "extract_zip"]
 
 MAX_EXTRACTED_BYTES = 2 * 1024**3
 MAX_MEMBERS = 100_000
@@ -73,5 +80,25 @@ def extract_zip(data: bytes, dest: Path) -> Path:
         shutil.rmtree(dest, ignore_errors=True)
         if isinstance(exc, ArchiveError):
             raise
-        raise ArchiveError(f"The zip could not be extracted ({exc}); zip the dataset folder again.") from exc
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)  # never the server's paths
+        raise ArchiveError(f"The zip could not be extracted ({reason}); zip the dataset folder again.") from exc
     return _dataset_root(dest)
+
+
+class UploadedZip:
+    """An uploaded zip extracted into a temporary folder that is removed with this object (or by :meth:`remove`)."""
+
+    def __init__(self, name: str, upload_id: str, data: bytes) -> None:
+        """Extract ``data`` (the zip called ``name``); raise :class:`ArchiveError`, leaving nothing, when refused."""
+        self.name, self.upload_id = name, upload_id
+        self.folder = Path(tempfile.mkdtemp(prefix="imgclf-upload-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
+        try:
+            self.root = extract_zip(data, self.folder / "data")
+        except ArchiveError:
+            self.remove()
+            raise
+
+    def remove(self) -> None:
+        """Delete the extracted files now (idempotent)."""
+        self._cleanup()

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from imgclf.app.components.runfacts import load_metrics, verdict_of
+from imgclf.app.components.text import md_escape, plural
 from imgclf.engine.explainer import GradCam
 from imgclf.engine.predictor import Classifier, load
-from imgclf.engine.run import Run, scan_runs
+from imgclf.engine.run import BundleError, Run, scan_runs
 from imgclf.errors import ImgclfError
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "current_choice",
     "find_runs",
     "loaded_model",
+    "render_model_summary",
     "runs_dir",
     "selected_run",
     "use_run",
@@ -52,7 +55,7 @@ def find_runs(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
         if run is not None:
             good.append(run)
         else:
-            damaged.append((path.name, problem or "damaged"))
+            damaged.append((path.name, (problem or "damaged").replace(str(path), path.name)))  # no server paths
     good.sort(key=lambda run: run.stamp(), reverse=True)
     return [run.path for run in good], damaged
 
@@ -79,7 +82,7 @@ def choose_model() -> None:
         key=_PICKER_KEY,
         on_change=_remember_choice,
         format_func=lambda o: "ImageNet ResNet50 (pretrained, 1000 classes)" if o == IMAGENET else Path(o).name,
-        help=f"Runs found in {runs_dir()}; train one on the Train page.",
+        help="The runs this app serves, newest first; train one on the Train page.",
     )
 
 
@@ -121,10 +124,43 @@ def loaded_model() -> LoadedModel | None:
     try:
         return _load(choice, _stamp(choice))
     except ImgclfError as exc:
-        st.error(f"Could not load the model: {exc}", icon=":material/error:")
         if choice == IMAGENET:
-            st.info(
-                "Set IMGCLF_WEIGHTS to the ResNet50 ImageNet weights file (offline), or train your own model: "
-                "`imgclf train DATA --out runs/NAME`, or use the Train page."
+            st.error(
+                "The pretrained ImageNet model is not available on this server: its weights could not be loaded. "
+                "Train your own model on the Train page, or ask whoever runs the app to set IMGCLF_WEIGHTS.",
+                icon=":material/error:",
             )
+        else:
+            name = md_escape(Path(choice).name)
+            st.error(f"The model {name} could not be loaded; train it again.", icon=":material/error:")
+        with st.expander("Details"):
+            st.code(str(exc), language=None)
         return None
+
+
+def render_model_summary() -> None:
+    """One line above the inputs: which classes the picked model knows and how accurate it was in evaluation."""
+    run = selected_run()
+    if run is None:
+        st.info(
+            "No trained model is selected: images are classified into the 1000 ImageNet classes by the pretrained "
+            "ResNet50. To classify your own classes, train a model on the **Train** page or run "
+            "`imgclf train DATA --out runs/NAME`; it then appears in the Model picker.",
+            icon=":material/info:",
+        )
+        return
+    try:
+        classes = list(Run(run).classes)
+    except BundleError:
+        return  # the picker already says what is wrong with it
+    metrics = load_metrics(run)
+    verdict = verdict_of(metrics) if metrics is not None else None
+    knows = f"**{md_escape(run.name)}** tells apart {plural(len(classes), 'class', 'classes')}"
+    if len(classes) <= 12:
+        knows += f": {md_escape(', '.join(classes))}"
+    if verdict is None:
+        quality = "not evaluated yet (see the Model page)"
+    else:
+        split = "test" if metrics.get("evaluated_on") == "test" else "validation"
+        quality = f"right on {verdict.accuracy:.0%} of {plural(verdict.n, split + ' image')} in evaluation"
+    st.markdown(f"{knows}; {quality}.")

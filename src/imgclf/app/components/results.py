@@ -1,8 +1,14 @@
-"""One pass per image (forward, or Grad-CAM which includes it), cached per session; results as native widgets."""
+"""One pass per image (forward, or Grad-CAM which includes it), cached per session; results as a grid of cards.
+
+Each card leads with the verdict ("Doesn't look like ants or bees", "Not sure: maybe ants", or the label),
+shows the score beside the threshold it is judged against, and opens the details of its image (the top
+classes, the heat map at full size and the AI analysis) below the grid.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,21 +18,33 @@ from PIL import Image
 
 from imgclf.app.components.inputs import InputImage
 from imgclf.app.components.models import LoadedModel
-from imgclf.app.components.text import md_escape
+from imgclf.app.components.text import md_escape, plural
 from imgclf.data.decode import DecodeError, decode_image, open_image
 from imgclf.engine.explainer import overlay
 from imgclf.engine.predictor import Prediction
+from imgclf.engine.verdict import verdict
 
-__all__ = ["Analysis", "analyse", "predictions_csv", "render_result", "summary_table"]
+__all__ = [
+    "STATUS_NAMES",
+    "Analysis",
+    "Shown",
+    "analyse",
+    "predictions_csv",
+    "render_card",
+    "render_details",
+    "status_counts",
+    "summary_table",
+]
 
 _CACHE_KEY = "analyses"
 _CACHE_SIZE = 64
 _DISPLAY_SIDE = 640
+STATUS_NAMES = {"ok": "confident", "uncertain": "uncertain", "unfamiliar": "unfamiliar", "error": "unreadable"}
 _BADGES = {
-    "ok": ("confident", "green", ":material/check_circle:"),
-    "uncertain": ("uncertain", "orange", ":material/help:"),
-    "unfamiliar": ("unfamiliar", "violet", ":material/explore_off:"),
-    "error": ("unreadable", "red", ":material/error:"),
+    "ok": ("green", ":material/check_circle:"),
+    "uncertain": ("orange", ":material/help:"),
+    "unfamiliar": ("violet", ":material/explore_off:"),
+    "error": ("red", ":material/error:"),
 }
 
 
@@ -48,6 +66,16 @@ class Analysis:
         return model.classifier.describe(
             self.image.name, self.features, self.probabilities, top_k=top_k, threshold=threshold
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """How results are judged on screen: the classes, the confidence threshold and the unfamiliarity limit."""
+
+    classes: tuple[str, ...]
+    threshold: float
+    ood_threshold: float | None
+    opacity: float
 
 
 def _run(model: LoadedModel, image: InputImage, heatmap: bool) -> Analysis:
@@ -76,49 +104,86 @@ def analyse(model: LoadedModel, image: InputImage, *, heatmap: bool) -> Analysis
     return dataclasses.replace(cache[key], image=image)
 
 
+def _picture(analysis: Analysis, opacity: float) -> None:
+    if analysis.display is None:
+        return
+    shown = analysis.display
+    if analysis.heatmap is not None:
+        shown = overlay(analysis.display, analysis.heatmap, opacity)
+    st.image(shown, width="stretch")
+
+
+def _score(pred: Prediction, shown: Shown) -> str:
+    """The number the status was decided on, beside the limit it was compared with."""
+    if pred.status == "unfamiliar" and pred.ood_score is not None and shown.ood_threshold is not None:
+        return f"Unfamiliarity {pred.ood_score:.2f} (limit {shown.ood_threshold:.2f}); {pred.confidence:.0%} confidence"
+    return f"{pred.confidence:.0%} confidence (threshold {shown.threshold:.0%})"
+
+
+def _guess_and_badge(pred: Prediction) -> None:
+    """When the verdict is not the label, the model's guess greyed out; then the status badge."""
+    color, icon = _BADGES[pred.status]
+    if pred.status in ("uncertain", "unfamiliar") and pred.label:
+        st.markdown(f":gray[model's guess: {md_escape(pred.label)}]")
+    st.badge(STATUS_NAMES[pred.status], icon=icon, color=color)
+
+
+def render_card(analysis: Analysis, pred: Prediction, shown: Shown) -> tuple[bool, bool]:
+    """One result as a compact card; returns whether its Details and Remove buttons were pressed."""
+    key = analysis.image.digest[:12]
+    with st.container(border=True):
+        _picture(analysis, shown.opacity)
+        st.markdown(f"**{md_escape(verdict(pred, shown.classes))}**")
+        _guess_and_badge(pred)
+        if pred.error:
+            st.caption(md_escape(pred.error))
+        else:
+            st.caption(_score(pred, shown))
+        st.caption(md_escape(analysis.image.name))
+        with st.container(horizontal=True):
+            details = st.button("Details", key=f"details-{key}", icon=":material/zoom_in:", type="tertiary")
+            remove = st.button("Remove", key=f"remove-{key}", icon=":material/close:", type="tertiary")
+    return details, remove
+
+
 _CONFIDENCE_COLUMN = st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="percent")
 
 
-def _top_k_frame(pred: Prediction) -> pd.DataFrame:
-    return pd.DataFrame({"class": [name for name, _ in pred.top_k], "confidence": [p for _, p in pred.top_k]})
-
-
-def render_result(analysis: Analysis, pred: Prediction, *, opacity: float) -> None:
-    """Image (with heat map), label, status badge and the top-k classes as bars."""
-    label, color, icon = _BADGES[pred.status]
+def render_details(analysis: Analysis, pred: Prediction, shown: Shown) -> None:
+    """The image large (with its heat map), the verdict, the score and the top classes as bars."""
     picture, facts = st.columns([3, 2])
     with picture:
-        if analysis.display is not None:
-            shown = analysis.display
-            if analysis.heatmap is not None:
-                shown = overlay(analysis.display, analysis.heatmap, opacity)
-            st.image(shown, width="stretch")
+        _picture(analysis, shown.opacity)
     with facts:
-        st.text(analysis.image.name)
-        st.badge(label, icon=icon, color=color)
         if pred.error:
+            _guess_and_badge(pred)
             st.error(md_escape(pred.error))
             return
-        st.metric(md_escape(pred.label), f"{pred.confidence:.1%}", help="Calibrated confidence of the top class.")
-        if pred.ood_score is not None:
-            st.caption(f"Unfamiliarity score {pred.ood_score:.3f} (higher = less like the training images).")
-        st.dataframe(
-            _top_k_frame(pred),
-            hide_index=True,
-            column_config={"class": "Class", "confidence": _CONFIDENCE_COLUMN},
-        )
+        said = md_escape(verdict(pred, shown.classes))
+        st.metric(said, f"{pred.confidence:.1%}", help="Calibrated confidence of the top class.")
+        _guess_and_badge(pred)
+        st.caption(_score(pred, shown))
+        top = pd.DataFrame({"class": [n for n, _ in pred.top_k], "confidence": [p for _, p in pred.top_k]})
+        st.dataframe(top, hide_index=True, column_config={"class": "Class", "confidence": _CONFIDENCE_COLUMN})
+
+
+def status_counts(preds: Sequence[Prediction]) -> str:
+    """E.g. ``3 images: 1 confident, 1 uncertain, 1 unfamiliar``."""
+    counts = Counter(p.status for p in preds)
+    parts = [f"{counts[s]} {name}" for s, name in STATUS_NAMES.items() if counts[s]]
+    return f"{plural(len(preds), 'image')}: {', '.join(parts)}"
 
 
 def summary_table(preds: Sequence[Prediction]) -> pd.DataFrame:
-    """One row per image: name, label, confidence, status, OOD score (sortable in ``st.dataframe``)."""
+    """One row per image, with plain column names (sortable in ``st.dataframe``)."""
     rows = [
         {
-            "image": p.source,
-            "label": p.label,
-            "confidence": p.confidence,
-            "status": p.status,
-            "ood_score": p.ood_score,
-            "error": p.error or "",
+            "Image": p.source,
+            "Label": p.label,
+            "Confidence": p.confidence,
+            "Status": STATUS_NAMES[p.status],
+            "Unfamiliarity": p.ood_score,
+            "Problem": p.error or "",
         }
         for p in preds
     ]

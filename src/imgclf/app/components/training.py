@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,9 +15,23 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TrainingJob", "TrainingRequest", "curves", "latest_by_stage", "safe_run_name", "start_training"]
+from imgclf.engine.run import partial_dir
+
+__all__ = [
+    "STAGES",
+    "TrainingJob",
+    "TrainingRequest",
+    "curves",
+    "delete_partial",
+    "latest_by_stage",
+    "safe_run_name",
+    "start_training",
+]
 
 STAGES = ("check", "features", "phase1", "phase2")
+USER_ERROR_STATUS = 2  # ``imgclf`` exits with 2 after printing an error meant for users (ImgclfError)
+_DETAIL_LINES = 40
+_PROGRESS_BAR = re.compile(r"^\s*(check|features|phase1|phase2):\s+\d+%|^\s*$")
 
 
 def safe_run_name(text: str) -> str:
@@ -27,7 +42,7 @@ def safe_run_name(text: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingRequest:
-    """What the Train page asks for."""
+    """What the Train page asks for (``resume`` continues the interrupted run at ``out``)."""
 
     data: Path
     out: Path
@@ -35,6 +50,7 @@ class TrainingRequest:
     recipe: str
     epochs: tuple[int, int]
     pretrained: bool = True
+    resume: bool = False
 
     def command(self, progress_file: Path) -> list[str]:
         """The ``imgclf train`` command line."""
@@ -44,18 +60,23 @@ class TrainingRequest:
             "--epochs", str(self.epochs[0]), str(self.epochs[1]),
             "--weights", "imagenet" if self.pretrained else "none",
             "--progress-file", str(progress_file),
-        ]  # fmt: skip
+        ] + (["--resume"] if self.resume else [])  # fmt: skip
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingJob:
-    """A running (or finished) training process and the files it writes."""
+    """A running (or finished) training process and the files it writes into its own temporary ``folder``."""
 
     request: TrainingRequest
     process: subprocess.Popen
-    progress_file: Path
-    stdout_file: Path
-    stderr_file: Path
+    folder: Path
 
     def running(self) -> bool:
         """True until the process exits."""
@@ -63,36 +84,48 @@ class TrainingJob:
 
     def events(self) -> list[dict]:
         """Every progress event so far (a partly written last line is ignored)."""
-        try:
-            lines = self.progress_file.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return []
         events = []
-        for line in lines:
+        for line in _read(self.folder / "progress.jsonl").splitlines():
             try:
                 events.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
         return events
 
+    @property
+    def cancelled(self) -> bool:
+        """True when the user stopped the run (:meth:`cancel`)."""
+        return (self.folder / "cancelled").exists()
+
     def run_dir(self) -> Path | None:
         """The finished run folder (the last line ``imgclf train`` prints), once it succeeded."""
         if self.process.poll() != 0:
             return None
-        lines = [ln for ln in self.stdout_file.read_text(encoding="utf-8", errors="replace").splitlines() if ln]
+        lines = [ln for ln in _read(self.folder / "stdout.log").splitlines() if ln]
         return Path(lines[-1]) if lines and Path(lines[-1]).is_dir() else self.request.out
 
-    def error_text(self) -> str:
-        """Why the run failed: the last error event, else the end of its error output."""
+    def partial_run(self) -> Path | None:
+        """The unfinished run folder an interrupted run left behind (continued by a resume), if any."""
+        partial = partial_dir(self.request.out)
+        return partial if partial.is_dir() else None
+
+    def failure(self) -> tuple[str, str]:
+        """Why the run failed: one sentence for the user, and the details (the end of its error output)."""
+        lines = [ln for ln in _read(self.folder / "stderr.log").splitlines() if not _PROGRESS_BAR.match(ln)]
+        details = "\n".join(lines[-_DETAIL_LINES:])
         errors = [e.get("message", "") for e in self.events() if e.get("stage") == "error"]
-        if errors and errors[-1]:
-            return errors[-1]
-        tail = self.stderr_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-        return "\n".join(tail) or f"exit status {self.process.returncode}"
+        status = self.process.returncode
+        if status == USER_ERROR_STATUS and errors and errors[-1]:
+            return errors[-1], details
+        if status is not None and status < 0:
+            name = signal.Signals(-status).name
+            return f"Training was stopped by the system ({name}), for example for lack of memory.", details
+        return f"Training stopped unexpectedly (exit status {status}); the details below show where.", details
 
     def cancel(self) -> None:
-        """Stop the training process group (the unfinished ``.partial`` folder stays, for --resume)."""
+        """Stop the training process group (the unfinished ``.partial`` folder stays, for a resume)."""
         if self.running():
+            (self.folder / "cancelled").touch()
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
@@ -104,13 +137,21 @@ class TrainingJob:
 def start_training(request: TrainingRequest) -> TrainingJob:
     """Start ``imgclf train`` in a new session (the app stays responsive); progress goes to a JSONL file."""
     folder = Path(tempfile.mkdtemp(prefix="imgclf-train-"))
-    progress, stdout, stderr = folder / "progress.jsonl", folder / "stdout.log", folder / "stderr.log"
     request.out.parent.mkdir(parents=True, exist_ok=True)
-    with stdout.open("wb") as out, stderr.open("wb") as err:
+    with (folder / "stdout.log").open("wb") as out, (folder / "stderr.log").open("wb") as err:
         process = subprocess.Popen(
-            request.command(progress), stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+            request.command(folder / "progress.jsonl"),
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
-    return TrainingJob(request, process, progress, stdout, stderr)
+    return TrainingJob(request, process, folder)
+
+
+def delete_partial(out: Path) -> None:
+    """Delete the unfinished run that training into ``out`` left behind."""
+    shutil.rmtree(partial_dir(out), ignore_errors=True)
 
 
 def latest_by_stage(events: list[dict]) -> dict[str, dict]:

@@ -17,7 +17,7 @@ import streamlit as st
 from imgclf.genai.config import ENV_NAMES, KEY_NAMES, PROVIDERS, GenAISettings, Layer, resolve_settings
 from imgclf.genai.errors import GenAIError
 
-__all__ = ["SESSION_KEY", "current_settings", "render_settings_page", "settings_layers"]
+__all__ = ["SESSION_KEY", "current_settings", "field_problem", "render_settings_page", "settings_layers"]
 
 SESSION_KEY = "imgclf_genai_settings"
 API_KEY_NAME = "IMGCLF_GENAI_API_KEY"
@@ -29,6 +29,8 @@ _TEXT_FIELDS = (
     ("max_retries", "Retries", "Retries on rate limits (429) and server errors (5xx), with backoff (default 2)."),
     ("prompts_dir", "Prompt folder", "A folder of edited prompt templates (optional)."),
 )
+_EXPECTED = {"timeout_s": "a number of seconds, e.g. 60", "max_retries": "a whole number, 0 or more, e.g. 2"}
+DRAFT_KEY = "imgclf_genai_settings_draft"  # (values typed, problems by field) of a refused Save
 
 
 def _secrets() -> dict[str, Any]:
@@ -60,10 +62,27 @@ def _locked(names: list[str], layers: list[Layer]) -> str | None:
     return None
 
 
+def field_problem(field: str, value: str) -> str | None:
+    """Why ``value`` cannot be used for ``field`` (checked like every other source), or ``None``."""
+    text = str(value).strip()
+    if not text:
+        return None
+    if field == "base_url" and not text.startswith(("http://", "https://")):
+        return f"'{text}' is not a web address; it must start with http:// or https://."
+    if field in _EXPECTED:
+        try:
+            resolve_settings([("Settings page", {ENV_NAMES[field]: text})])
+        except GenAIError:
+            return f"'{text}' cannot be used; enter {_EXPECTED[field]}."
+    return None
+
+
 def _form(saved: Mapping[str, Any], layers: list[Layer], provider_now: str) -> dict[str, Any] | None:
+    """The form, showing a refused draft (with each problem under its field); the values when Save is pressed."""
+    draft, problems = st.session_state.get(DRAFT_KEY, (saved, {}))
     with st.form("genai-settings"):
         lock = _locked([ENV_NAMES["provider"]], layers)
-        current = str(saved.get(ENV_NAMES["provider"]) or provider_now)
+        current = str(draft.get(ENV_NAMES["provider"]) or provider_now)
         provider = st.selectbox(
             "Provider", PROVIDERS, index=PROVIDERS.index(current) if current in PROVIDERS else 2, disabled=bool(lock)
         )
@@ -71,9 +90,11 @@ def _form(saved: Mapping[str, Any], layers: list[Layer], provider_now: str) -> d
         for field, title, help_text in _TEXT_FIELDS:
             name = ENV_NAMES[field]
             lock = _locked([name], layers)
-            values[name] = st.text_input(title, value=str(saved.get(name) or ""), help=help_text, disabled=bool(lock))
+            values[name] = st.text_input(title, value=str(draft.get(name) or ""), help=help_text, disabled=bool(lock))
             if lock:
                 st.caption(f"Set by {lock}; change it there.")
+            elif field in problems:
+                st.error(problems[field], icon=":material/error:")
         key_lock = _locked(list(KEY_NAMES["gemini"] + KEY_NAMES["openai"]), layers)
         has_key = bool(saved.get(API_KEY_NAME))
         typed = st.text_input(
@@ -94,6 +115,21 @@ def _form(saved: Mapping[str, Any], layers: list[Layer], provider_now: str) -> d
     return {k: v for k, v in values.items() if str(v).strip()}
 
 
+def _store(submitted: dict[str, Any]) -> None:
+    """Keep ``submitted`` for the session if every field is usable; else keep it as a draft with its problems."""
+    problems = {
+        field: problem
+        for field, _, _ in _TEXT_FIELDS
+        if (problem := field_problem(field, submitted.get(ENV_NAMES[field], ""))) is not None
+    }
+    if problems:
+        draft = {k: v for k, v in submitted.items() if k != API_KEY_NAME}
+        st.session_state[DRAFT_KEY] = (draft, problems)
+    else:
+        st.session_state.pop(DRAFT_KEY, None)
+        st.session_state[SESSION_KEY] = submitted
+
+
 def render_settings_page() -> None:
     """The Settings page (generative-AI section)."""
     st.title("Settings")
@@ -111,8 +147,10 @@ def render_settings_page() -> None:
     saved = st.session_state.get(SESSION_KEY, {})
     submitted = _form(saved, layers, settings.provider)
     if submitted is not None:
-        st.session_state[SESSION_KEY] = submitted
+        _store(submitted)
         st.rerun()
+    if DRAFT_KEY in st.session_state:
+        st.warning("Nothing was saved: fix the fields marked above (the settings in use are unchanged).")
     key_state = "set" if settings.api_key else "not set"
     origin = settings.sources.get("provider", "default")
     st.info(f"In use: **{settings.label}** (provider from {origin}); API key {key_state}.")

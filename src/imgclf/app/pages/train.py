@@ -1,25 +1,39 @@
-"""Train page: pick a dataset, backbone, recipe and epochs; train in a separate process with live progress."""
+"""Train page: pick a dataset, backbone, recipe and epochs; train in a separate process with live progress.
+
+The form stays on screen (and keeps the user's choices) while a run trains, after Cancel and after a run
+finishes. A cancelled run is the user's own act: it gets a neutral note with Resume and Delete; a failure
+gets its cause in one sentence and the details in an expander; a finished run is judged against chance.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import streamlit as st
 
-from imgclf.app.components.datasets import choose_dataset
-from imgclf.app.components.models import runs_dir
+from imgclf.app.components.charts import line_chart
+from imgclf.app.components.datasets import choose_dataset, without_upload_paths
+from imgclf.app.components.models import runs_dir, use_run
+from imgclf.app.components.report import render_training_verdict
+from imgclf.app.components.state import SESSION, initial
 from imgclf.app.components.text import md_escape
 from imgclf.app.components.training import (
     STAGES,
     TrainingJob,
     TrainingRequest,
     curves,
+    delete_partial,
     latest_by_stage,
     safe_run_name,
     start_training,
 )
+from imgclf.engine.run import partial_dir, unique_run_dir
 from imgclf.errors import ImgclfError
 from imgclf.models.registry import list_backbones
 
 JOB_KEY = "training_job"
+PICKED_KEY = "training_job_picked"  # the job whose finished run was selected in the Model picker
 
 
 def _suggested(backbone: str) -> dict[str, object]:
@@ -32,24 +46,62 @@ def _backbone_changed() -> None:
     st.session_state.update(_suggested(st.session_state["backbone"]))
 
 
-def _form() -> TrainingRequest | None:
+def _interrupted(request: TrainingRequest) -> None:
+    """Resume and Delete buttons for the unfinished run ``request.out`` left behind."""
+    left, right = st.columns(2)
+    if left.button("Resume", icon=":material/play_arrow:", key="resume", type="primary"):
+        st.session_state[JOB_KEY] = start_training(dataclasses.replace(request, resume=True))
+        st.rerun()
+    if right.button("Delete the partial run", icon=":material/delete:", key="delete_partial"):
+        delete_partial(request.out)
+        st.session_state.pop(JOB_KEY, None)
+        st.rerun()
+
+
+def _form(running: bool, shown: Path | None) -> TrainingRequest | None:
+    """The training form (kept as the user left it); a request when Start is pressed.
+
+    An interrupted run under the chosen name gets Resume and Delete, unless ``shown`` (the job above) is it.
+    """
     data = choose_dataset("train")
     names = [spec.name for spec in list_backbones()]
     for key, value in _suggested(st.session_state.get("backbone", names[0])).items():
-        st.session_state.setdefault(key, value)
+        initial(key, value)
     left, right = st.columns(2)
     backbone = left.selectbox(
-        "Backbone", names, key="backbone", on_change=_backbone_changed, help="resnet50 is the default; tinycnn a toy."
+        "Backbone", names, key=initial("backbone", names[0]), on_change=_backbone_changed, persist_state=SESSION,
+        help="resnet50 is the default; tinycnn a toy.",
+    )  # fmt: skip
+    recipe = right.selectbox(
+        "Recipe",
+        ["fast", "classic"],
+        key=initial("recipe", "fast"),
+        persist_state=SESSION,
+        help="fast: cached features.",
     )
-    recipe = right.selectbox("Recipe", ["fast", "classic"], key="recipe", help="fast: cached features, then fine-tune.")
-    p1 = left.number_input("Phase 1 epochs (head)", 1, 500, key="p1")
-    p2 = right.number_input("Phase 2 epochs (fine-tune)", 0, 100, key="p2")
-    pretrained = st.checkbox("Start from ImageNet weights", key="pretrained")
-    name = safe_run_name(st.text_input("Run name", "my-model", key="run_name"))
-    st.caption(f"The run will be written to {md_escape(runs_dir() / name)}")
-    if not st.button("Start training", type="primary", disabled=data is None, key="start"):
-        return None
-    return TrainingRequest(data, runs_dir() / name, backbone, recipe, (int(p1), int(p2)), pretrained)
+    p1 = left.number_input("Phase 1 epochs (head)", 1, 500, key="p1", persist_state=SESSION)
+    p2 = right.number_input("Phase 2 epochs (fine-tune)", 0, 100, key="p2", persist_state=SESSION)
+    pretrained = st.checkbox("Start from ImageNet weights", key="pretrained", persist_state=SESSION)
+    if not pretrained:
+        st.caption(
+            ":orange[Without ImageNet weights the model starts from random weights: expect low accuracy unless "
+            "you have many thousands of images.]"
+        )
+    name = safe_run_name(st.text_input("Run name", key=initial("run_name", "my-model"), persist_state=SESSION))
+    out = unique_run_dir(runs_dir() / name)
+    taken = f" ('{md_escape(name)}' is taken)" if out.name != name else ""
+    st.caption(f"The run will be saved as **{md_escape(out.name)}**{taken} and appear in the Model picker.")
+    request = TrainingRequest(data, out, backbone, recipe, (int(p1), int(p2)), pretrained) if data else None
+    waiting = partial_dir(out).is_dir()
+    if request is not None and waiting and not running and out != shown:
+        st.warning(
+            f"An interrupted run named {md_escape(out.name)} is waiting: resume it on this dataset or delete it."
+        )
+        _interrupted(request)
+    started = st.button("Start training", type="primary", disabled=request is None or running or waiting, key="start")
+    if waiting and not running:
+        st.caption("Resume or delete the interrupted run first, or choose another run name.")
+    return request if started else None
 
 
 def _progress(job: TrainingJob) -> None:
@@ -60,12 +112,15 @@ def _progress(job: TrainingJob) -> None:
             event = latest[stage]
             total = max(int(event.get("total") or 0), 1)
             step = min(int(event.get("step") or 0), total)
-            st.progress(step / total, text=f"{stage}: {step}/{total} {md_escape(event.get('message', ''))}")
+            message = md_escape(without_upload_paths(event.get("message", "")))
+            st.progress(step / total, text=f"{stage}: {step}/{total} {message}")
     frame = curves(events)
     if not frame.empty:
         left, right = st.columns(2)
-        left.line_chart(frame[[c for c in ("loss", "val_loss") if c in frame]])
-        right.line_chart(frame[[c for c in ("accuracy", "val_accuracy") if c in frame]])
+        with left:
+            line_chart(frame, ("loss", "val_loss"), y_label="loss")
+        with right:
+            line_chart(frame, ("accuracy", "val_accuracy"), y_label="accuracy")
 
 
 @st.fragment(run_every=1.0)
@@ -73,7 +128,7 @@ def _live(job: TrainingJob) -> None:
     st.subheader(f"Training {md_escape(job.request.out.name)}")
     _progress(job)
     if job.running():
-        if st.button("Cancel training", key="cancel"):
+        if st.button("Cancel training", key="cancel", icon=":material/stop_circle:"):
             job.cancel()
             st.rerun()
         return
@@ -85,9 +140,24 @@ def _finished(job: TrainingJob) -> None:
     _progress(job)
     run = job.run_dir()
     if run is None:
-        st.error(f"Training stopped: {md_escape(job.error_text())}")
+        kept = job.partial_run() is not None
+        if job.cancelled:
+            st.info(
+                "Cancelled, partial run kept." if kept else "Cancelled before anything was saved.",
+                icon=":material/pause_circle:",
+            )
+        else:
+            cause, details = job.failure()
+            st.error(f"Training failed: {md_escape(without_upload_paths(cause))}", icon=":material/error:")
+            with st.expander("Details"):
+                st.code(details or "(no error output)", language=None)
+        if kept:
+            _interrupted(job.request)
         return
-    st.success(f"Done: {md_escape(run.name)} is in the Model picker (sidebar).", icon=":material/check_circle:")
+    if st.session_state.get(PICKED_KEY) != job.folder:  # select the new run once, then respect the user's choice
+        st.session_state[PICKED_KEY] = job.folder
+        use_run(run)
+    render_training_verdict(run, pretrained=job.request.pretrained)
     if st.button("Evaluate it now", key="evaluate_new"):
         import imgclf
 
@@ -101,14 +171,15 @@ def _finished(job: TrainingJob) -> None:
 
 st.title("Train a model")
 job: TrainingJob | None = st.session_state.get(JOB_KEY)
-if job is not None and job.running():
+running = job is not None and job.running()
+if running:
     st.info("A training run is in progress; the other pages stay usable meanwhile.")
     _live(job)
-    st.stop()
-if job is not None:
+elif job is not None:
     _finished(job)
+if job is not None:
     st.divider()
-request = _form()
+request = _form(running, job.request.out if job is not None else None)
 if request is not None:
     st.session_state[JOB_KEY] = start_training(request)
     st.rerun()

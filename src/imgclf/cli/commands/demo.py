@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from imgclf.cli.commands.app import app_command
+    from imgclf.cli.commands.app import app_command, serve_forever
     from imgclf.config import load_config
     from imgclf.data.check import check_dataset
     from imgclf.data.samples import sample_dataset
@@ -38,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nReport: {result.report}")
     if args.no_app:
         return 0
-    import subprocess
-
     print(f"\n4/4 Opening the app on http://127.0.0.1:{args.port} (Ctrl+C to stop)")
     command = app_command(args.runs, port=args.port, address="127.0.0.1", headless=args.headless, verbose=args.verbose)
-    return subprocess.call(command)
+    return serve_forever(command)

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_parser", "run"]
+from imgclf.cli.engine import add_engine_arguments
+
+__all__ = ["add_config_arguments", "add_parser", "config_overrides", "run"]
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a classifier on a folder of class folders (or a CSV)")
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """The settings flags shared by ``train`` and ``embed`` (the same settings give the same cache entries)."""
     p.add_argument("data", help="dataset folder ({train,val,test}/<class>/, <class>/...) or CSV of path,label")
-    p.add_argument("--out", default="runs/train", help="run folder (a suffix is added if it exists)")
     p.add_argument("--config", help="YAML file of settings (see imgclf/config/default.yaml)")
     p.add_argument("--backbone", help="backbone name (see `imgclf backbones`)")
     p.add_argument("--weights", help="imagenet | PATH to a .weights.h5 file | none")
-    p.add_argument("--recipe", choices=["fast", "classic"], help="fast (default) or the original design's recipe")
-    p.add_argument("--epochs", type=int, nargs=2, metavar=("P1", "P2"), help="epochs of phase 1 and phase 2")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--augment", choices=["none", "light", "classic", "strong"])
     p.add_argument(
@@ -31,8 +30,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="train even when the dataset check finds errors such as leakage across splits (recorded in the run)",
     )
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a classifier on a folder of class folders (or a CSV)")
+    add_config_arguments(p)
+    p.add_argument("--out", default="runs/train", help="run folder (a suffix is added if it exists)")
+    p.add_argument("--recipe", choices=["fast", "classic"], help="fast (default) or the original design's recipe")
+    p.add_argument("--epochs", type=int, nargs=2, metavar=("P1", "P2"), help="epochs of phase 1 and phase 2")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run at --out")
     p.add_argument("--progress-file", help="append progress events as JSON lines to this file")
+    add_engine_arguments(p, batch_size=False)
     p.set_defaults(handler=run)
 
 
@@ -54,17 +62,18 @@ def _set_value(item: str) -> tuple[str, object]:
         ) from None
 
 
-def _overrides(args: argparse.Namespace) -> dict:
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The settings the flags ask for (``None`` values are left to the config file and the defaults)."""
     out = {
         "backbone": args.backbone,
         "weights": args.weights,
-        "recipe": args.recipe,
+        "recipe": vars(args).get("recipe"),
         "batch_size": args.batch_size,
         "augment": args.augment,
         "mixed_precision": False if args.mixed_precision == "off" else args.mixed_precision,
         "seed": args.seed,
     }
-    if args.epochs:
+    if vars(args).get("epochs"):
         out["phase1_epochs"], out["phase2_epochs"] = args.epochs
     out.update(_set_value(item) for item in args.set)
     return out
@@ -83,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
             sink(event)
 
     try:
-        cfg = load_config(args.config, _overrides(args))
+        cfg = load_config(args.config, config_overrides(args))
+        if args.engine == "ray":  # extract the features on the cluster first: training then starts warm
+            from imgclf.cli.commands.embed import embed_with_bar
+
+            embed_with_bar(args, cfg)
         run_dir = train(
             args.data, cfg, Path(args.out), progress=progress, resume=args.resume, ignore_check=args.ignore_check
         )
