@@ -65,7 +65,8 @@ async def _load(url: str, uploads: list[tuple[str, bytes]], clients: int, reques
             if record:
                 times.append(time.perf_counter() - start)
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # idle connections expire on the client before the server's 5 s keep-alive closes them (no reuse race)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2)
     async with httpx.AsyncClient(timeout=300, limits=limits) as http:
         await asyncio.gather(*(client(http, k, 1, False) for k in range(clients)))  # connect and warm up
         start = time.perf_counter()
