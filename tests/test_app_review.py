@@ -101,7 +101,7 @@ def test_the_review_loop_in_the_app(trained: tuple[Path, Path]) -> None:
     wait_for(at, lambda a: any("Retrained as" in s.value for s in a.success))
     assert any("warm" in s.value for s in at.success), "the retrain reused the feature cache"
     job = at.session_state["review_retrain_job"]
-    assert "Traceback" not in (job.folder / "stderr.log").read_text()
+    assert "Traceback" not in job.error_output()
     new_run = job.run_dir()
     assert new_run.name == "first-reviewed" and (new_run / "eval" / "predictions.csv").is_file()
     changes = next(d.value for d in at.dataframe if "split" in d.value.columns)
@@ -153,7 +153,8 @@ def test_photos_classified_on_the_classify_page_wait_on_the_review_page(tiny_run
     at = AppTest.from_file(str(MAIN), default_timeout=180)
     at.session_state["runs_dir"] = str(tiny_run.parent)
     at.run()
-    uploader(at).set_value(("red one.png", png((200, 40, 40)), "image/png")).run()
+    uploader(at).set_value(("red one.png", png((200, 40, 40)), "image/png"))
+    at.run()
     assert not at.exception, at.exception
     assert [p["name"] for p in at.session_state["classified_photos"].values()] == ["red one.png"]
     at.switch_page("pages/review.py").run()
