@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_helpers import png, uploader
 from conftest import COLOURS, make_dataset, write_image
 from imgclf.config import load_config
 from imgclf.data.corrections import CORRECTIONS_FILE
 from imgclf.engine.trainer import train
 from imgclf.evaluation import evaluate
-from test_app_classify import png
 from test_corrections import read_only
 
 MAIN = Path(__file__).resolve().parents[1] / "src" / "imgclf" / "app" / "main.py"
@@ -101,7 +101,7 @@ def test_the_review_loop_in_the_app(trained: tuple[Path, Path]) -> None:
     wait_for(at, lambda a: any("Retrained as" in s.value for s in a.success))
     assert any("warm" in s.value for s in at.success), "the retrain reused the feature cache"
     job = at.session_state["review_retrain_job"]
-    assert "Traceback" not in job.stderr_file.read_text()
+    assert "Traceback" not in job.error_output()
     new_run = job.run_dir()
     assert new_run.name == "first-reviewed" and (new_run / "eval" / "predictions.csv").is_file()
     changes = next(d.value for d in at.dataframe if "split" in d.value.columns)
@@ -153,7 +153,7 @@ def test_photos_classified_on_the_classify_page_wait_on_the_review_page(tiny_run
     at = AppTest.from_file(str(MAIN), default_timeout=180)
     at.session_state["runs_dir"] = str(tiny_run.parent)
     at.run()
-    at.file_uploader(key="uploads").set_value(("red one.png", png((200, 40, 40)), "image/png"))
+    uploader(at).set_value(("red one.png", png((200, 40, 40)), "image/png"))
     at.run()
     assert not at.exception, at.exception
     assert [p["name"] for p in at.session_state["classified_photos"].values()] == ["red one.png"]

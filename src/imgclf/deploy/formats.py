@@ -20,20 +20,10 @@ import numpy as np
 
 from imgclf.errors import ImgclfError
 
-__all__ = [
-    "EXPORT_EXTRA",
-    "FORMATS",
-    "ONNX_CALIBRATION_IMAGES",
-    "QUANTIZE_MODES",
-    "UNAVAILABLE",
-    "ExportError",
-    "ExportFormat",
-    "get_format",
-]
+__all__ = ["EXPORT_EXTRA", "FORMATS", "QUANTIZE_MODES", "UNAVAILABLE", "ExportError", "ExportFormat", "get_format"]
 
 EXPORT_EXTRA = "pip install 'imgclf[export]'"
 QUANTIZE_MODES = ("float16", "int8")
-ONNX_CALIBRATION_IMAGES = 32
 Predict = Callable[[np.ndarray], np.ndarray]
 UNAVAILABLE = {
     "tfjs": "TensorFlow.js export is not available: its converter (tensorflowjs 4.22, the latest release) pulls "
@@ -103,12 +93,7 @@ def _open_savedmodel(path: Path) -> Predict:
 
 
 def _onnx_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
-    """Static int8 quantization (QDQ, per-channel weights), calibrated on the first of ``calibration`` pixels.
-
-    ONNX Runtime's calibrator keeps every intermediate tensor of every calibration image in memory (about
-    70 MB per image for ResNet50 at 288 px), so it gets :data:`ONNX_CALIBRATION_IMAGES` of them.
-    """
-    calibration = calibration[:ONNX_CALIBRATION_IMAGES]
+    """Static int8 quantization (QDQ, per-channel weights), calibrated on ``calibration`` pixels."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

@@ -109,9 +109,13 @@ class TrainingJob:
         partial = partial_dir(self.request.out)
         return partial if partial.is_dir() else None
 
+    def error_output(self) -> str:
+        """Everything the training process wrote to its error stream (progress bars, warnings, errors)."""
+        return _read(self.folder / "stderr.log")
+
     def failure(self) -> tuple[str, str]:
         """Why the run failed: one sentence for the user, and the details (the end of its error output)."""
-        lines = [ln for ln in _read(self.folder / "stderr.log").splitlines() if not _PROGRESS_BAR.match(ln)]
+        lines = [ln for ln in self.error_output().splitlines() if not _PROGRESS_BAR.match(ln)]
         details = "\n".join(lines[-_DETAIL_LINES:])
         errors = [e.get("message", "") for e in self.events() if e.get("stage") == "error"]
         status = self.process.returncode
