@@ -66,7 +66,7 @@ def all_text(at: AppTest) -> str:
     return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
 
 
-def wait_for(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 150.0) -> None:
+def wait_for(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 240.0) -> None:
     """Rerun ``at`` each second until ``done(at)``; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_helpers import png, uploader
+from app_helpers import png, uploader, wait_for
 from conftest import COLOURS, make_dataset, write_image
 from imgclf.config import load_config
 from imgclf.data.corrections import CORRECTIONS_FILE
 from imgclf.engine.trainer import train
 from imgclf.evaluation import evaluate
 from test_corrections import read_only
+from test_review_loop import CONFIG
 
 MAIN = Path(__file__).resolve().parents[1] / "src" / "imgclf" / "app" / "main.py"
-CONFIG = {
-    "backbone": "tinycnn",
-    "weights": "none",
-    "phase1_epochs": 20,
-    "phase2_epochs": 1,
-    "cache_views": 1,
-    "batch_size": 16,
-    "phase1_lr": 0.01,
-    "phase2_lr": 0.001,
-    "patience": 20,
-}
 
 
 def reviewable(root: Path) -> tuple[Path, Path]:
@@ -61,17 +50,6 @@ def captions(at: AppTest) -> str:
 def corrections(data: Path) -> list[tuple[str, str, str, str]]:
     with (data / CORRECTIONS_FILE).open(newline="") as fh:
         return [(r["path"], r["old_label"], r["new_label"], r["action"]) for r in csv.DictReader(fh)]
-
-
-def wait_for(at: AppTest, done, timeout: float = 240.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if done(at):
-            return
-        time.sleep(1.0)
-    pytest.fail("the Review page did not reach the expected state in time")
 
 
 def test_review_page_needs_a_trained_run(tmp_path: Path) -> None:
