@@ -170,11 +170,11 @@ def test_the_app_child_gets_the_same_quiet_setting(
         monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", user_level)
     seen = {}
 
-    def call(command: list[str]) -> int:  # instead of starting Streamlit: what its process would inherit
+    def become(command: list[str]) -> int:  # instead of exec'ing Streamlit: what its process would inherit
         seen.update(command=command, level=os.environ.get("TF_CPP_MIN_LOG_LEVEL"))
         return 0
 
-    monkeypatch.setattr(app.subprocess, "call", call)
+    monkeypatch.setattr(app, "serve_forever", become)
     assert main([str(tmp_path) if arg == "RUNS" else arg for arg in argv]) == 0
     assert seen["level"] == child_level
     script_args = seen["command"][seen["command"].index("--") + 1 :]
