@@ -29,6 +29,16 @@ def _settings_script() -> None:
     render_settings_page()
 
 
+def _settings_in_use_script() -> None:
+    import streamlit as st
+
+    from imgclf.app.pages.settings import current_settings, render_settings_page
+
+    render_settings_page()
+    settings = current_settings()  # what the AI panel resolves on its next run
+    st.text(f"deadline {settings.deadline_s:g} s from {settings.sources['deadline_s']}")
+
+
 @pytest.fixture()
 def env(monkeypatch):
     for name in (*KEY_VARS, "IMGCLF_GENAI_DEADLINE"):
@@ -43,6 +53,11 @@ def _configure(env, server, provider: str) -> None:
     env.setenv("IMGCLF_GENAI_MODEL", "test-model")
     env.setenv("IMGCLF_GENAI_API_KEY", SECRET)
     env.setenv("IMGCLF_GENAI_BASE_URL", server.url + ("/v1" if provider == "openai" else ""))
+
+
+def _box(at: AppTest, label: str):
+    """The Settings page's text box whose label starts with ``label``."""
+    return next(t for t in at.text_input if t.label.startswith(label))
 
 
 def _texts(at: AppTest) -> str:
@@ -140,5 +155,29 @@ def test_settings_page_stores_values_for_the_session_and_hides_the_key(env):
     assert stored["IMGCLF_GENAI_PROVIDER"] == "openai" and stored["IMGCLF_GENAI_MODEL"] == "llava"
     assert "In use: **openai/llava**" in at.info[0].value and "API key set" in at.info[0].value
     assert all(SECRET not in str(t.value) for t in at.text_input)
-    timeout_box = next(t for t in at.text_input if t.label.startswith("Timeout"))
+    timeout_box = _box(at, "Timeout")
     assert timeout_box.disabled  # IMGCLF_GENAI_TIMEOUT is set in the environment
+
+
+def test_settings_page_saves_the_deadline_that_analyses_then_use(env):
+    at = AppTest.from_function(_settings_in_use_script, default_timeout=APP_TIMEOUT_S).run()
+    assert not at.exception and at.text[0].value == "deadline 45 s from default"
+    _box(at, "Deadline").set_value("120")
+    at.button[0].click().run()
+    assert not at.exception and not at.error and not at.warning
+    assert at.session_state["imgclf_genai_settings"]["IMGCLF_GENAI_DEADLINE"] == "120"
+    assert at.text[0].value == "deadline 120 s from Settings page (IMGCLF_GENAI_DEADLINE)"
+
+
+@pytest.mark.parametrize("bad", ["soon", "-3", "0"])
+def test_settings_page_refuses_a_bad_deadline_and_saves_nothing(env, bad):
+    at = AppTest.from_function(_settings_in_use_script, default_timeout=APP_TIMEOUT_S).run()
+    _box(at, "Model").set_value("llava")
+    _box(at, "Deadline").set_value(bad)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "imgclf_genai_settings" not in at.session_state, "nothing is stored, not even the good model"
+    assert [e.value for e in at.error] == [f"'{bad}' cannot be used; enter a positive number of seconds, e.g. 45."]
+    assert any("Nothing was saved" in w.value for w in at.warning)
+    assert _box(at, "Deadline").value == bad, "kept for fixing"
+    assert at.text[0].value == "deadline 45 s from default"

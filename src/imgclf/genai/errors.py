@@ -118,8 +118,8 @@ def deadline_error(settings: GenAISettings, exc: DeadlineExceeded) -> GenAIError
         "timeout",
         f"{settings.label}: the {call.part} call to {settings.endpoint} timed out: the analysis reached its "
         f"{call.deadline.seconds:g} s deadline ({name}) {spent}. The server is too slow, or it keeps "
-        f"the connection open without answering. Raise {name} (environment or Streamlit secrets), pick "
-        "a faster model, or check the server.",
+        f"the connection open without answering. Raise {name} (environment, Streamlit secrets or "
+        "the Settings page), pick a faster model, or check the server.",
     )
 
 

@@ -1,4 +1,4 @@
-"""Settings page: choose the generative-AI provider, model, server and key for this browser session.
+"""Settings page: choose the generative-AI provider, model, server, time limits and key for this browser session.
 
 Precedence, per setting: environment variables, then Streamlit secrets (same names, top level of
 ``.streamlit/secrets.toml``), then this page. Values set in the first two are shown locked. Keys typed here
@@ -26,10 +26,19 @@ _TEXT_FIELDS = (
     ("base_url", "Base URL", "OpenAI-compatible servers only, e.g. http://localhost:11434/v1 for Ollama."),
     ("domain", "Your domain", "What the photos are about, e.g. 'beekeeping'; it tunes the class insights."),
     ("timeout_s", "Timeout (seconds)", "How long to wait for each answer (default 60)."),
+    (
+        "deadline_s",
+        "Deadline (seconds)",
+        "How long one whole analysis may take: all its calls, retries and streamed answers (default 45).",
+    ),
     ("max_retries", "Retries", "Retries on rate limits (429) and server errors (5xx), with backoff (default 2)."),
     ("prompts_dir", "Prompt folder", "A folder of edited prompt templates (optional)."),
 )
-_EXPECTED = {"timeout_s": "a number of seconds, e.g. 60", "max_retries": "a whole number, 0 or more, e.g. 2"}
+_EXPECTED = {
+    "timeout_s": "a number of seconds, e.g. 60",
+    "deadline_s": "a positive number of seconds, e.g. 45",
+    "max_retries": "a whole number, 0 or more, e.g. 2",
+}
 DRAFT_KEY = "imgclf_genai_settings_draft"  # (values typed, problems by field) of a refused Save
 
 
