@@ -1,4 +1,4 @@
-"""Shared fixtures: generated datasets, a tiny trained run, and (with real weights) a hymenoptera run."""
+"""Shared fixtures: generated datasets, a tiny trained run, (with real weights) a hymenoptera run, fake providers."""
 
 from __future__ import annotations
 
@@ -106,3 +106,13 @@ def hymenoptera_run(hymenoptera_slice: Path, tmp_path_factory: pytest.TempPathFa
     _real("IMGCLF_WEIGHTS")
     cfg = load_config(overrides={"phase2_epochs": 1, "cache_views": 1})
     return train(hymenoptera_slice, cfg, tmp_path_factory.mktemp("hruns") / "hymenoptera")
+
+
+@pytest.fixture(params=("gemini", "openai"))
+def fake(request: pytest.FixtureRequest):
+    """A running fake server for each provider in turn (its name in ``.provider``): the genai tests' server."""
+    from genai_helpers import start_fake  # imports Keras (via the predictor): only for the tests that use it
+
+    with start_fake(request.param) as server:
+        server.provider = request.param
+        yield server

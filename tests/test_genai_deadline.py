@@ -13,7 +13,7 @@ import time
 import pytest
 
 from fakes import DEFAULT_TEXT, Reply
-from genai_helpers import png_bytes, sample_prediction, settings_for, start_fake
+from genai_helpers import png_bytes, sample_prediction, settings_for
 from imgclf.genai.analysis import AnalysisRequest, second_opinion, stream_description, stream_insights
 from imgclf.genai.config import GenAISettings, resolve_settings
 from imgclf.genai.context import RunContext
@@ -22,7 +22,6 @@ from imgclf.genai.errors import GenAIError, deadline_error
 from imgclf.genai.messages import prepare_image
 from imgclf.genai.providers import make_provider
 
-PROVIDERS = ("gemini", "openai")
 TRICKLE_S = 90.0  # far longer than any bound below: a test that waits for it fails
 BOUND_S = 15.0  # deadline 3 s plus slack for a loaded two-core machine
 # One streamed and one plain JSON call, by the part names the messages use.
@@ -30,13 +29,6 @@ CALLS = {
     "image description": lambda provider, request: "".join(stream_description(provider, request)),
     "second opinion": lambda provider, request: second_opinion(provider, request).reason,
 }
-
-
-@pytest.fixture(params=PROVIDERS)
-def fake(request):
-    with start_fake(request.param) as server:
-        server.provider = request.param
-        yield server
 
 
 def _request(settings) -> AnalysisRequest:

@@ -20,13 +20,6 @@ PROVIDERS = ("gemini", "openai")
 CLASSES = ("ants", "bees", "wasps")
 
 
-@pytest.fixture(params=PROVIDERS)
-def fake(request):
-    with start_fake(request.param) as server:
-        server.provider = request.param
-        yield server
-
-
 def _request(settings) -> AnalysisRequest:
     context = RunContext(
         classes=("ants", "bees", "wasps"),
