@@ -143,7 +143,7 @@ def export_run(
     spec = get_format(fmt, quantize)
     spec.check_installed(quantize)
     run = Run.open(run_dir)
-    clf = load(run, with_ood=False)
+    clf = load(run, with_ood=False, fastest="float32")  # exports are float32: the format converts from there
     target = Path(out) if out is not None else default_out(run.path, fmt, quantize)
     if target.exists():
         raise ExportError(f"'{target}' already exists; remove it or pass another --out.")

@@ -15,7 +15,9 @@ from PIL import Image
 from imgclf.data.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from imgclf.engine.confidence import ConfidencePolicy
 from imgclf.engine.ood import KnnOOD
+from imgclf.engine.precision_check import head_settings, inference_precision
 from imgclf.engine.run import Run
+from imgclf.models.build import rebuild
 from imgclf.models.registry import BackboneSpec, get_backbone
 
 __all__ = ["Classifier", "ImageInput", "Prediction", "Request", "load", "to_pixels"]
@@ -117,9 +119,32 @@ class Classifier:
         self.policy = policy or ConfidencePolicy()
         self.ood = ood
         self.run_dir = run_dir
+        self.jit_compile = jit_compile
         pool = model.get_layer("pool").output
         self._infer = keras.Model(model.inputs, [pool, model.output], name="infer")
         self._infer_fn = self._compile_infer(jit_compile)
+
+    @property
+    def precision(self) -> str:
+        """The dtype policy the model computes in: ``float32``, or e.g. ``mixed_bfloat16`` (see :func:`load`)."""
+        return self.model.dtype_policy.name
+
+    def at_precision(self, policy: str, *, head_units: Sequence[int], dropout: float) -> Classifier:
+        """This classifier with its model rebuilt under the dtype ``policy`` (same weights, classes, calibration
+        and OOD scorer); ``head_units`` and ``dropout`` are the run's head settings."""
+        if policy == self.precision:
+            return self
+        model = rebuild(self.model, self.spec, policy=policy, head_units=head_units, dropout=dropout)
+        return Classifier(
+            model,
+            self.classes,
+            spec=self.spec,
+            input_size=self.input_size,
+            policy=self.policy,
+            ood=self.ood,
+            run_dir=self.run_dir,
+            jit_compile=self.jit_compile,
+        )
 
     @property
     def infer_model(self) -> keras.Model:
@@ -244,14 +269,20 @@ class Classifier:
         return out
 
 
-def load(run_dir: str | Path | Run, *, jit_compile: bool = False, with_ood: bool = True) -> Classifier:
+def load(
+    run_dir: str | Path | Run, *, jit_compile: bool = False, with_ood: bool = True, fastest: str | None = None
+) -> Classifier:
     """Load a finished run as a :class:`Classifier` (safe mode; damaged runs are refused clearly).
 
     ``with_ood=False`` skips the training embeddings (evaluation, which rewrites them, needs no OOD scorer).
+    The model computes in this machine's fastest dtype policy (``fastest``; default
+    ``resolve_precision("auto")``, e.g. ``mixed_bfloat16`` on CPUs with native bfloat16) when the run records
+    a passed parity check for that policy (``imgclf evaluate``), else in float32; ``fastest="float32"`` always
+    gives the saved float32 model (export, evaluation).
     """
     run = run_dir if isinstance(run_dir, Run) else Run.open(run_dir)
     features = run.features() if with_ood else None
-    return Classifier(
+    clf = Classifier(
         run.load_model(),
         run.classes,
         spec=get_backbone(run.backbone),
@@ -261,3 +292,8 @@ def load(run_dir: str | Path | Run, *, jit_compile: bool = False, with_ood: bool
         run_dir=run.path,
         jit_compile=jit_compile,
     )
+    chosen, _ = inference_precision(run, fastest)
+    if chosen == "float32":
+        return clf
+    head_units, dropout = head_settings(run)
+    return clf.at_precision(chosen, head_units=head_units, dropout=dropout)

@@ -2,7 +2,8 @@
 
 ``runs/<name>/``: ``model.keras``, ``labels.json``, ``config.yaml``, ``meta.json``, ``history.csv``,
 ``dataset_report.json``, ``splits.json``, ``features.npz`` (training embeddings), and after evaluation
-``calibration.json`` and ``eval/`` (``metrics.json``, ``predictions.csv``, ``plots/``, ``report.html``).
+``calibration.json`` (with the reduced-precision parity check, :attr:`Run.parity`) and ``eval/``
+(``metrics.json``, ``predictions.csv``, ``plots/``, ``report.html``).
 A run is built in ``<name>.partial/`` under a lock (:mod:`imgclf.engine.runlock`) and renamed when complete.
 Readers validate what they read (shapes, the class count against the model) and raise one clear
 :class:`BundleError` per problem, naming the file and what to do.
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
+from imgclf.engine.precision_check import ParityCheck
 from imgclf.errors import ImgclfError
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ __all__ = ["HISTORY_FIELDS", "PREDICTION_FIELDS", "BundleError", "Run", "partial
 
 _MODEL, _LABELS, _CONFIG, _META, _HISTORY = "model.keras", "labels.json", "config.yaml", "meta.json", "history.csv"
 _DATASET_REPORT, _SPLITS, _FEATURES = "dataset_report.json", "splits.json", "features.npz"
-_CALIBRATION = "calibration.json"
+_CALIBRATION, _PARITY = "calibration.json", "inference_precision"
 _EVAL, _METRICS, _PREDICTIONS, _PLOTS, _REPORT = "eval", "metrics.json", "predictions.csv", "plots", "report.html"
 _CHECKPOINTS = "checkpoints"
 _REQUIRED = (_MODEL, _LABELS, _CONFIG, _META, _HISTORY)
@@ -191,6 +193,20 @@ class Run:
         if data is not None and not (isinstance(data, dict) and isinstance(data.get("temperature", 1.0), int | float)):
             raise self._damaged(_CALIBRATION, 'an object with a numeric "temperature"')
         return data
+
+    @property
+    def parity(self) -> ParityCheck | None:
+        """The reduced-precision parity check ``imgclf evaluate`` recorded in ``calibration.json``, else ``None``."""
+        record = (self.calibration or {}).get(_PARITY)
+        if record is None:
+            return None
+        try:
+            return ParityCheck.from_dict(record)
+        except ValueError as exc:
+            raise BundleError(
+                f"'{self.path / _CALIBRATION}' has a damaged \"{_PARITY}\" record ({exc}); run "
+                f"'imgclf evaluate {self.path}' to check and record it again."
+            ) from None
 
     @property
     def metrics(self) -> dict[str, Any] | None:
@@ -391,8 +407,10 @@ class Run:
         np.savez_compressed(tmp, features=features, labels=labels, **extra)
         os.replace(tmp, self.path / _FEATURES)
 
-    def write_calibration(self, calibration: Mapping[str, Any]) -> None:
-        self.write_json(_CALIBRATION, dict(calibration))
+    def write_calibration(self, calibration: Mapping[str, Any], parity: ParityCheck | None = None) -> None:
+        """Write ``calibration.json``, with the reduced-precision ``parity`` check when one is known."""
+        record = {_PARITY: parity.to_dict()} if parity is not None else {}
+        self.write_json(_CALIBRATION, {**calibration, **record})
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> None:
         self.eval_dir.mkdir(exist_ok=True)

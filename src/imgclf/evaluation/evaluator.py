@@ -18,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from imgclf.data.layout import DatasetError
 from imgclf.engine.ood import KnnOOD
+from imgclf.engine.precision_check import ParityCheck, ParityMeter, choose_precision, head_settings
 from imgclf.engine.predictor import Classifier, load
 from imgclf.engine.run import BundleError, Run
 from imgclf.evaluation.calibration import nll, reliability
@@ -29,6 +30,7 @@ from imgclf.evaluation.metrics import classification_metrics, format_table
 from imgclf.evaluation.report import write_report
 from imgclf.evaluation.suspects import Suspect, SuspectError, find_suspects
 from imgclf.evaluation.thresholds import selective_scores
+from imgclf.models.build import resolve_precision
 
 __all__ = ["EvalResult", "evaluate"]
 
@@ -68,6 +70,8 @@ class EvalResult:
                 for s in m.get("sets", [])
             },
         }
+        if "inference_precision" in m:
+            extra["inference_precision"] = m["inference_precision"]["reason"]
         return format_table(m["test"], extra)
 
 
@@ -116,8 +120,29 @@ def _history_summary(history: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
     return out
 
 
-def _gather(clf: Classifier, data, outside, target: float, say: Callable[[str], None]) -> tuple[Evidence, list, str]:
-    """Embed every image once, fit temperature, threshold and OOD threshold on validation, rank suspects."""
+def _parity_meter(run: Run, clf: Classifier, fastest: str) -> ParityMeter | None:
+    """A meter of ``fastest`` against float32 on the calibration images, or ``None`` when it is float32."""
+    if fastest == "float32":
+        return None
+    head_units, dropout = head_settings(run)
+    return ParityMeter(fastest, clf.at_precision(fastest, head_units=head_units, dropout=dropout).forward)
+
+
+def _kept_check(run: Run) -> ParityCheck | None:
+    """The check recorded before, kept when this machine checks nothing (evaluation never changes the model)."""
+    try:
+        return run.parity
+    except BundleError:
+        return None  # damaged: dropped; evaluating on a machine with bfloat16 records it again
+
+
+def _gather(
+    clf: Classifier, data, outside, target: float, say: Callable[[str], None], meter: ParityMeter | None
+) -> tuple[Evidence, list, str]:
+    """Embed every image once, fit temperature, threshold and OOD threshold on validation, rank suspects.
+
+    ``meter`` (when given) also runs the reduced-precision model on the calibration images as they are embedded.
+    """
     run, classes = Run.open(clf.run_dir), list(clf.classes)
     evaluated_on, pairs = resolve_eval_data(run, data, classes)
     calibration_pairs = labelled_split(run, "val", classes)
@@ -125,7 +150,7 @@ def _gather(clf: Classifier, data, outside, target: float, say: Callable[[str], 
         calibration_pairs, pairs = split_calibration(calibration_pairs)
         evaluated_on = HELD_OUT_VAL
     say(f"Embedding {len(pairs)} evaluation images ({evaluated_on}), then calibration and training images...")
-    test, val = embed(clf, pairs), embed(clf, calibration_pairs)
+    test, val = embed(clf, pairs), embed(clf, calibration_pairs, on_batch=meter.update if meter else None)
     if not len(test.labels):
         raise DatasetError(f"No readable images to evaluate on in '{evaluated_on}'; pass --data with labelled images.")
     train = embed(clf, labelled_split(run, "train", classes))
@@ -260,18 +285,23 @@ def evaluate(
     target_accuracy: float = 0.98,
     html: bool = True,
     progress: Callable[[str], None] | None = None,
+    fastest: str | None = None,
 ) -> EvalResult:
     """Evaluate a finished run: write ``calibration.json``, ``eval/metrics.json``, plots and ``report.html``.
 
     ``data`` is a split of the run (train, val, test) or another dataset; default: the test split, or val
     when the run has none. ``outside`` is a folder of images unlike the classes (default: scikit-image's
-    sample photos) used to measure the OOD score.
+    sample photos) used to measure the OOD score. When this machine's fastest precision (``fastest``; default
+    ``resolve_precision("auto")``) is not float32, the calibration images also run in it and the parity check
+    (:mod:`imgclf.engine.precision_check`) is recorded in the run, which decides what :func:`imgclf.load` uses.
     """
     say = progress or (lambda message: None)
     run = Run.open(run_dir)
-    clf = load(run, with_ood=False)
+    clf = load(run, with_ood=False, fastest="float32")
     classes = list(clf.classes)
-    evidence, notes, evaluated_on = _gather(clf, data, outside, target_accuracy, say)
+    fastest = resolve_precision("auto") if fastest is None else fastest
+    meter = _parity_meter(run, clf, fastest)
+    evidence, notes, evaluated_on = _gather(clf, data, outside, target_accuracy, say, meter)
     calibration = {
         "temperature": evidence.policy.temperature,
         **evidence.choice.to_dict(),
@@ -282,8 +312,15 @@ def evaluate(
         "fitted_on": "val",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    run.write_calibration(calibration)
+    check = meter.result() if meter is not None else _kept_check(run)
+    run.write_calibration(calibration, check)
     metrics = _metrics(run, evidence, classes, evaluated_on, notes, outside)
+    chosen, reason = choose_precision(fastest, check)
+    metrics["inference_precision"] = {
+        "policy": chosen,
+        "reason": reason,
+        "check": None if check is None else check.to_dict(),
+    }
     run.eval_dir.mkdir(exist_ok=True)
     say("Drawing plots and writing the report...")
     plots = draw_all(run.plots_dir, metrics, evidence)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -103,12 +103,23 @@ def embed_pixels(clf: Classifier, pixels: np.ndarray, batch_size: int = 32) -> t
     return np.concatenate(feats), np.concatenate(probs)
 
 
-def embed(clf: Classifier, pairs: Sequence[tuple[Path, int]], batch_size: int = 32) -> Embedded:
-    """Decode ``(path, label)`` pairs through the shared decoder and run the model; failures are listed."""
+def embed(
+    clf: Classifier,
+    pairs: Sequence[tuple[Path, int]],
+    batch_size: int = 32,
+    on_batch: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+) -> Embedded:
+    """Decode ``(path, label)`` pairs through the shared decoder and run the model; failures are listed.
+
+    ``on_batch`` is called with each batch's pixels, features and probabilities (e.g. a parity check).
+    """
     sources, labels, feats, probs, errors, batch = [], [], [], [], [], []
 
     def flush() -> None:
-        f, p = clf.forward(np.stack([px for _, _, px in batch]))
+        pixels = np.stack([px for _, _, px in batch])
+        f, p = clf.forward(pixels)
+        if on_batch is not None:
+            on_batch(pixels, f, p)
         sources.extend(str(s) for s, _, _ in batch)
         labels.extend(lab for _, lab, _ in batch)
         feats.append(f)

@@ -75,7 +75,8 @@ class Service:
     def _prepare(self) -> BatchFn:
         """Load the run (unless given a classifier), check it, build the runtime and warm it up (in a thread)."""
         if self.classifier is None:
-            self.classifier = load(self.source)
+            # the onnx runtime converts the model: from float32, whatever precision Keras would compute in here
+            self.classifier = load(self.source, fastest=None if self.settings.runtime == "keras" else "float32")
         if self.settings.sets is not None:
             self.classifier.policy.require_sets(self.settings.sets)
         if self.classifier.run_dir is not None:
