@@ -22,7 +22,7 @@ from imgclf.app.components.text import md_escape, plural
 from imgclf.data.decode import DecodeError, decode_image, open_image
 from imgclf.engine.explainer import overlay
 from imgclf.engine.predictor import Prediction
-from imgclf.engine.verdict import verdict
+from imgclf.engine.verdict import reason, verdict
 
 __all__ = [
     "STATUS_NAMES",
@@ -162,7 +162,7 @@ def render_details(analysis: Analysis, pred: Prediction, shown: Shown) -> None:
         said = md_escape(verdict(pred, shown.classes))
         st.metric(said, f"{pred.confidence:.1%}", help="Calibrated confidence of the top class.")
         _guess_and_badge(pred)
-        st.caption(_score(pred, shown))
+        st.write(md_escape(reason(pred, shown.classes, threshold=shown.threshold, ood_threshold=shown.ood_threshold)))
         top = pd.DataFrame({"class": [n for n, _ in pred.top_k], "confidence": [p for _, p in pred.top_k]})
         st.dataframe(top, hide_index=True, column_config={"class": "Class", "confidence": _CONFIDENCE_COLUMN})
 
