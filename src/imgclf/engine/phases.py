@@ -30,9 +30,7 @@ from imgclf.models.registry import BackboneSpec
 
 __all__ = ["PhaseContext", "keeps_finetuning", "run_phase1", "run_phase2", "save_embeddings"]
 
-KEPT_PHASE1 = (
-    "fine-tuning got fewer validation images right, or as many at a higher loss; keeping the phase-1 weights"
-)
+KEPT_PHASE1 = "fine-tuning got fewer validation images right, or as many at a higher loss; keeping the phase-1 weights"
 
 
 @dataclasses.dataclass(frozen=True)
