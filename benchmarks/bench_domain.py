@@ -41,10 +41,12 @@ def _without_class(data: Path, label: str, dest: Path) -> tuple[Path, Path]:
 
 
 def _figures(result: Any, seconds: float) -> dict[str, Any]:
+    from imgclf.engine.phases import kept_epoch
     from imgclf.engine.run import Run
 
-    m = result.metrics
-    correct = np.array([row["correct"] == "1" for row in Run(result.run_dir).predictions()], dtype=float)
+    m, run = result.metrics, Run(result.run_dir)
+    correct = np.array([row["correct"] == "1" for row in run.predictions()], dtype=float)
+    kept = kept_epoch(run.history(), run.meta.get("notes", [])) or {}
     low, high = bootstrap_interval(correct)
     sets = {f"{s['level']:.2f}": s for s in m.get("sets", [])}
     return {
@@ -52,6 +54,8 @@ def _figures(result: Any, seconds: float) -> dict[str, Any]:
         "n_test": m["test"]["n"],
         "accuracy": m["test"]["accuracy"],
         "accuracy_ci": [low, high],
+        "val_accuracy": float(kept["val_accuracy"]) if kept else None,  # the kept epoch's, on the whole val split
+        "phase2_kept": bool(kept) and int(kept["phase"]) == 2,
         "f1_macro": m["test"]["f1_macro"],
         "ece_after": m["calibration"]["ece_after"],
         "temperature": m["calibration"]["temperature"],

@@ -28,7 +28,7 @@ from imgclf.engine.run import Run
 from imgclf.models.build import feature_model, set_finetune
 from imgclf.models.registry import BackboneSpec
 
-__all__ = ["PhaseContext", "keeps_finetuning", "run_phase1", "run_phase2", "save_embeddings"]
+__all__ = ["PhaseContext", "keeps_finetuning", "kept_epoch", "run_phase1", "run_phase2", "save_embeddings"]
 
 KEPT_PHASE1 = "fine-tuning got fewer validation images right, or as many at a higher loss; keeping the phase-1 weights"
 
@@ -206,6 +206,14 @@ def run_phase1(model: keras.Model, backbone: keras.Model, head: keras.Model, ctx
         _compile(target, cfg, 1, len(train))
         _fit(target, train, val, ctx, phase=1, rows=rows)
     return _finish(model, ctx, 1, rows, []), cached
+
+
+def kept_epoch(history: list[dict], notes: list[str]) -> dict | None:
+    """The history row of the epoch whose weights the model holds (lowest validation loss of the phase kept), or
+    ``None`` when no epoch was trained; values may be strings (as read back from ``history.csv``)."""
+    phase = 1 if KEPT_PHASE1 in notes or not any(int(r["phase"]) == 2 for r in history) else 2
+    rows = [r for r in history if int(r["phase"]) == phase and r.get("val_loss") not in (None, "")]
+    return min(rows, key=lambda r: float(r["val_loss"])) if rows else None
 
 
 def keeps_finetuning(loss: float, accuracy: float, rows: list[dict], n_val: int) -> bool:
