@@ -40,6 +40,20 @@ def _without_class(data: Path, label: str, dest: Path) -> tuple[Path, Path]:
     return dest / "data", held
 
 
+def flagged_by_source(run_dir: Path, outside: Path | None) -> dict[str, float]:
+    """Share of the ``outside`` images flagged unfamiliar, per source (the file-name prefix before the first '-',
+    which the suite sets to the dataset the image came from)."""
+    if outside is None:
+        return {}
+    import imgclf
+
+    files = sorted(p for p in outside.iterdir() if p.is_file())
+    flags: dict[str, list[bool]] = {}
+    for path, pred in zip(files, imgclf.load(run_dir).predict(files), strict=True):
+        flags.setdefault(path.name.split("-")[0], []).append(pred.status == "unfamiliar")
+    return {source: float(np.mean(v)) for source, v in sorted(flags.items())}
+
+
 def _figures(result: Any, seconds: float) -> dict[str, Any]:
     from imgclf.engine.phases import kept_epoch
     from imgclf.engine.run import Run
@@ -95,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         run = train(data, cfg, args.out)
         seconds = time.perf_counter() - start
         result = evaluate(run, outside=outside, html=False)
-    emit({"recipe": args.recipe, "seed": args.seed, "left_out": args.leave_out, **_figures(result, seconds)})
+        by_source = {} if args.leave_out else flagged_by_source(run, outside)
+    figures = {**_figures(result, seconds), "outside_flagged_by_source": by_source}
+    emit({"recipe": args.recipe, "seed": args.seed, "left_out": args.leave_out, **figures})
     return 0
 
 

@@ -108,6 +108,12 @@ def _accuracy_row(name: str, res: dict) -> tuple[str, ...]:
     )
 
 
+def _by_source(rows: list[dict]) -> str:
+    """The first run's far-OOD flagged share per source dataset, e.g. ``brain_mri 100%, flowers 12%``."""
+    shares = rows[0].get("outside_flagged_by_source", {}) if rows else {}
+    return ", ".join(f"{source} {share:.0%}" for source, share in shares.items()) or "-"
+
+
 def _trust_row(name: str, res: dict) -> tuple[str, ...]:
     fast = [r for r in res["fast"] if _ok(r)]
     near = res.get("near_ood")
@@ -115,6 +121,7 @@ def _trust_row(name: str, res: dict) -> tuple[str, ...]:
         name,
         _pct(_mean(fast, "false_unfamiliar")),
         _pct(_mean(fast, "outside_flagged")),
+        _by_source(fast),
         _num(near.get("ood_auroc")) if _ok(near) else "n/a (2 classes)" if near is None else "failed",
         _num(_mean(fast, "ece_after")),
         f"{_pct(_mean(fast, 'threshold_accuracy'))} at {_pct(_mean(fast, 'threshold_coverage'))}",
@@ -146,6 +153,7 @@ def tables(results: dict[str, dict]) -> list[Table]:
             "dataset",
             "false unfamiliar (test)",
             "far-OOD flagged",
+            "flagged, by source",
             "near-OOD AUROC",
             "ECE",
             "selective acc at coverage",
