@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_dataset
 from imgclf.config import load_config
-from imgclf.engine.augment import build_feature_augmenter
+from imgclf.engine.augment import build_augmenter
 from imgclf.engine.cached import cached_inputs
 from imgclf.engine.phases import keeps_finetuning
 from imgclf.engine.run import Run
@@ -44,10 +44,10 @@ def test_finetuning_gain_below_one_image_counts_as_none():
 
 def test_feature_augmenter_changes_maps_in_training_only():
     maps = np.random.default_rng(0).random((4, 6, 6, 16)).astype("float32")
-    augmenter = build_feature_augmenter("classic", seed=0)
+    augmenter = build_augmenter("classic", seed=0, feature_maps=True)
     assert not np.allclose(np.asarray(augmenter(maps, training=True)), maps)
     np.testing.assert_array_equal(np.asarray(augmenter(maps, training=False)), maps)
-    assert build_feature_augmenter("none") is None
+    assert build_augmenter("none", feature_maps=True) is None
 
 
 def _inputs(tmp_path: Path, **overrides):

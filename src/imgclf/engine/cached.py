@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from imgclf.engine.augment import build_augmenter, build_feature_augmenter
+from imgclf.engine.augment import build_augmenter
 from imgclf.engine.cache import FeatureCache, cache_root, content_hash
 from imgclf.engine.features import extract_features
 from imgclf.engine.progress import ProgressEvent
@@ -89,7 +89,7 @@ def _feature_views_on(cfg) -> bool:
 
 def feature_augmenter(cfg) -> keras.Model | None:
     """The activation-map augmenter of ``cfg`` (``None`` when ``feature_views`` or ``augment`` turns it off)."""
-    return build_feature_augmenter(cfg.augment, seed=cfg.seed) if _feature_views_on(cfg) else None
+    return build_augmenter(cfg.augment, seed=cfg.seed, feature_maps=True) if _feature_views_on(cfg) else None
 
 
 def _with_feature_views(model: keras.Model, backbone: keras.Model, ctx, pooled: np.ndarray, clean: np.ndarray):
