@@ -40,11 +40,27 @@ def _without_class(data: Path, label: str, dest: Path) -> tuple[Path, Path]:
     return dest / "data", held
 
 
+def flagged_by_source(run_dir: Path, outside: Path | None) -> dict[str, float]:
+    """Share of the ``outside`` images flagged unfamiliar, per source (the file-name prefix before the first '-',
+    which the suite sets to the dataset the image came from)."""
+    if outside is None:
+        return {}
+    import imgclf
+
+    files = sorted(p for p in outside.iterdir() if p.is_file())
+    flags: dict[str, list[bool]] = {}
+    for path, pred in zip(files, imgclf.load(run_dir).predict(files), strict=True):
+        flags.setdefault(path.name.split("-")[0], []).append(pred.status == "unfamiliar")
+    return {source: float(np.mean(v)) for source, v in sorted(flags.items())}
+
+
 def _figures(result: Any, seconds: float) -> dict[str, Any]:
+    from imgclf.engine.phases import kept_epoch
     from imgclf.engine.run import Run
 
-    m = result.metrics
-    correct = np.array([row["correct"] == "1" for row in Run(result.run_dir).predictions()], dtype=float)
+    m, run = result.metrics, Run(result.run_dir)
+    correct = np.array([row["correct"] == "1" for row in run.predictions()], dtype=float)
+    kept = kept_epoch(run.history(), run.meta.get("notes", [])) or {}
     low, high = bootstrap_interval(correct)
     sets = {f"{s['level']:.2f}": s for s in m.get("sets", [])}
     return {
@@ -52,6 +68,8 @@ def _figures(result: Any, seconds: float) -> dict[str, Any]:
         "n_test": m["test"]["n"],
         "accuracy": m["test"]["accuracy"],
         "accuracy_ci": [low, high],
+        "val_accuracy": float(kept["val_accuracy"]) if kept else None,  # the kept epoch's, on the whole val split
+        "phase2_kept": bool(kept) and int(kept["phase"]) == 2,
         "f1_macro": m["test"]["f1_macro"],
         "ece_after": m["calibration"]["ece_after"],
         "temperature": m["calibration"]["temperature"],
@@ -91,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         run = train(data, cfg, args.out)
         seconds = time.perf_counter() - start
         result = evaluate(run, outside=outside, html=False)
-    emit({"recipe": args.recipe, "seed": args.seed, "left_out": args.leave_out, **_figures(result, seconds)})
+        by_source = {} if args.leave_out else flagged_by_source(run, outside)
+    figures = {**_figures(result, seconds), "outside_flagged_by_source": by_source}
+    emit({"recipe": args.recipe, "seed": args.seed, "left_out": args.leave_out, **figures})
     return 0
 
 

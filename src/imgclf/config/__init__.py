@@ -37,6 +37,7 @@ CLASSIC_RECIPE = {
     "phase1_epochs": 10,
     "phase2_epochs": 10,
     "cache_views": 0,
+    "feature_views": 0,
     "augment": "classic",
     "lr_schedule": "plateau",
     "patience": 3,
@@ -65,6 +66,7 @@ class Config:
     phase1_epochs: int
     phase1_lr: float
     cache_views: int
+    feature_views: int
     activation_cache_gb: float
     label_smoothing: float
     class_weights: str | bool
@@ -207,6 +209,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "phase1_epochs": _integer(0, 100000),
     "phase1_lr": _real(0.0, 1.0, open_low=True),
     "cache_views": _integer(0, 64),
+    "feature_views": _integer(0, 64),
     "activation_cache_gb": _real(0.0, math.inf),
     "label_smoothing": _real(0.0, 1.0, open_high=True),
     "class_weights": _choice(("auto", True, False)),

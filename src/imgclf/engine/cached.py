@@ -1,5 +1,9 @@
 """What the fast recipe caches: pooled features (phase 1) and, when they fit the budget, the activations at
-the fine-tuning cut (phase 2 then trains only the unfrozen top on them, never re-running the frozen part)."""
+the fine-tuning cut (phase 2 then trains only the unfrozen top on them, never re-running the frozen part).
+
+Augmented views are made in feature space: flips, zooms and shifts of the cached activation map, through the
+top block only (``feature_views`` of them for phase 1, new ones every epoch of phase 2), instead of a full
+forward pass per augmented image (``cache_views``, still available)."""
 
 from __future__ import annotations
 
@@ -17,7 +21,15 @@ from imgclf.engine.features import extract_features
 from imgclf.engine.progress import ProgressEvent
 from imgclf.models.registry import BackboneSpec
 
-__all__ = ["CachedInputs", "cached_inputs", "feature_caches", "feature_forward", "pooled_from_activations", "top_model"]
+__all__ = [
+    "CachedInputs",
+    "cached_inputs",
+    "feature_augmenter",
+    "feature_caches",
+    "feature_forward",
+    "pooled_from_activations",
+    "top_model",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,11 +46,15 @@ def _split_backbone(backbone: keras.Model, spec: BackboneSpec) -> tuple[keras.Mo
     return keras.Model(backbone.input, cut, name="frozen_part"), keras.Model(cut, backbone.output, name="top_part")
 
 
-def top_model(model: keras.Model, backbone: keras.Model, spec: BackboneSpec) -> keras.Model:
-    """Cut activations -> class probabilities, through the classifier's own top layers, pooling and head."""
+def top_model(
+    model: keras.Model, backbone: keras.Model, spec: BackboneSpec, augmenter: keras.Model | None = None
+) -> keras.Model:
+    """Cut activations -> class probabilities, through the classifier's own top layers, pooling and head
+    (with ``augmenter`` applied to the activations first, in training only)."""
     _, upper = _split_backbone(backbone, spec)
     inputs = keras.Input(upper.input.shape[1:], name="activations")
-    outputs = model.get_layer("head")(model.get_layer("pool")(upper(inputs)))
+    maps = augmenter(inputs) if augmenter is not None else inputs
+    outputs = model.get_layer("head")(model.get_layer("pool")(upper(maps)))
     return keras.Model(inputs, outputs, name="finetune_top")
 
 
@@ -61,10 +77,42 @@ def _activation_bytes(lower: keras.Model, images: int) -> float:
 
 def _use_activations(lower: keras.Model, ctx) -> bool:
     cfg = ctx.cfg
-    if cfg.phase2_epochs == 0 or cfg.unfreeze != "default":
+    if not (cfg.phase2_epochs or _feature_views_on(cfg)) or cfg.unfreeze != "default":
         return False
     images = len(ctx.data.train) * (1 + cfg.cache_views) + len(ctx.data.val)
     return _activation_bytes(lower, images) <= cfg.activation_cache_gb * 1e9
+
+
+def _feature_views_on(cfg) -> bool:
+    return bool(cfg.feature_views) and cfg.augment != "none"
+
+
+def feature_augmenter(cfg) -> keras.Model | None:
+    """The activation-map augmenter of ``cfg`` (``None`` when ``feature_views`` or ``augment`` turns it off)."""
+    return build_augmenter(cfg.augment, seed=cfg.seed, feature_maps=True) if _feature_views_on(cfg) else None
+
+
+def _with_feature_views(model: keras.Model, backbone: keras.Model, ctx, pooled: np.ndarray, clean: np.ndarray):
+    """``pooled`` ``(N, V, D)`` followed by ``feature_views`` views made from the clean cut activations ``clean``:
+    each an augmented activation map through the top block, written to a memory-mapped array."""
+    augmenter, views = feature_augmenter(ctx.cfg), ctx.cfg.feature_views
+    _, upper = _split_backbone(backbone, ctx.spec)
+    pool = model.get_layer("pool")
+    step = tf.function(lambda x: pool(upper(augmenter(x, training=True), training=False)), reduce_retracing=True)
+    n, stored = pooled.shape[0], pooled.shape[1]
+    out = np.lib.format.open_memmap(
+        ctx.checkpoints / f"pooled-with-{views}-feature-views-{n}.npy",
+        mode="w+",
+        dtype=np.float16,
+        shape=(n, stored + views, *pooled.shape[2:]),
+    )
+    out[:, :stored] = pooled
+    for start in range(0, n, 64):
+        maps = tf.constant(np.asarray(clean[start : start + 64], np.float32))
+        for view in range(views):
+            out[start : start + 64, stored + view] = np.asarray(step(maps), np.float32)
+    out.flush()
+    return out
 
 
 def feature_forward(model: keras.Model, backbone: keras.Model, spec: BackboneSpec, with_activations: bool):
@@ -136,6 +184,8 @@ def cached_inputs(model: keras.Model, backbone: keras.Model, ctx) -> CachedInput
         pooled[split] = arrays[0]
         if with_act:
             acts[split] = arrays[1]
+    if acts and _feature_views_on(cfg):
+        pooled["train"] = _with_feature_views(model, backbone, ctx, pooled["train"], acts["train"][:, 0])
     _warn_unwritable(caches, ctx)
     ctx.timings["features"] = time.perf_counter() - started
     return CachedInputs(pooled, acts)

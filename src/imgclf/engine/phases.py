@@ -20,7 +20,7 @@ import numpy as np
 from imgclf.config import Config
 from imgclf.data.pipeline import image_dataset
 from imgclf.engine.augment import build_augmenter
-from imgclf.engine.cached import CachedInputs, cached_inputs, pooled_from_activations, top_model
+from imgclf.engine.cached import CachedInputs, cached_inputs, feature_augmenter, pooled_from_activations, top_model
 from imgclf.engine.features import EpochShuffle, FeatureBatches
 from imgclf.engine.progress import KerasProgress, ProgressCallback, ProgressEvent
 from imgclf.engine.resume import ResumableFit
@@ -28,9 +28,9 @@ from imgclf.engine.run import Run
 from imgclf.models.build import feature_model, set_finetune
 from imgclf.models.registry import BackboneSpec
 
-__all__ = ["PhaseContext", "run_phase1", "run_phase2", "save_embeddings"]
+__all__ = ["PhaseContext", "keeps_finetuning", "kept_epoch", "run_phase1", "run_phase2", "save_embeddings"]
 
-KEPT_PHASE1 = "fine-tuning did not lower the validation loss; keeping the phase-1 weights"
+KEPT_PHASE1 = "fine-tuning got fewer validation images right, or as many at a higher loss; keeping the phase-1 weights"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,25 +208,44 @@ def run_phase1(model: keras.Model, backbone: keras.Model, head: keras.Model, ctx
     return _finish(model, ctx, 1, rows, []), cached
 
 
+def kept_epoch(history: list[dict], notes: list[str]) -> dict | None:
+    """The history row of the epoch whose weights the model holds (lowest validation loss of the phase kept), or
+    ``None`` when no epoch was trained; values may be strings (as read back from ``history.csv``)."""
+    phase = 1 if KEPT_PHASE1 in notes or not any(int(r["phase"]) == 2 for r in history) else 2
+    rows = [r for r in history if int(r["phase"]) == phase and r.get("val_loss") not in (None, "")]
+    return min(rows, key=lambda r: float(r["val_loss"])) if rows else None
+
+
+def keeps_finetuning(loss: float, accuracy: float, rows: list[dict], n_val: int) -> bool:
+    """Whether fine-tuning pays: the epoch it keeps (lowest validation loss, which early stopping restores) gets
+    more of the ``n_val`` validation images right than phase 1's ``accuracy``, or as many at a lower loss.
+
+    Accuracy decides, to the image (one image is the tolerance: a smaller gain is noise); the loss breaks ties.
+    """
+    kept = min(rows, key=lambda r: r["val_loss"])
+    gained = round((kept["val_accuracy"] - accuracy) * n_val)
+    return gained > 0 or (gained == 0 and kept["val_loss"] < loss)
+
+
 def run_phase2(model: keras.Model, backbone: keras.Model, cached: CachedInputs | None, ctx: PhaseContext) -> list:
-    """Fine-tune the top of the backbone (BatchNorm frozen); keep it only if it lowers the validation loss."""
+    """Fine-tune the top of the backbone (BatchNorm frozen); keep it when :func:`keeps_finetuning` says so."""
     cfg = ctx.cfg
     rows = _finished(model, ctx, 2)
     if rows is not None or not cfg.phase2_epochs:
         return rows or []
     set_finetune(backbone, ctx.spec, cfg.unfreeze)
     if cached is not None and cached.activations:
-        target = top_model(model, backbone, ctx.spec)
+        target = top_model(model, backbone, ctx.spec, feature_augmenter(cfg))
         train, val = _batches(ctx, cached.activations["train"], cached.activations["val"])
     else:
         target = model
         train, val = _image_sets(ctx, augment=cfg.augment != "none")
     _compile(target, cfg, 2, len(train))
-    baseline = float(target.evaluate(val, verbose=0)[0])  # the phase-1 weights' loss (also when resuming)
+    loss, accuracy = target.evaluate(val, verbose=0)[:2]  # the phase-1 weights' (also when resuming)
     rows = []
     _fit(target, train, val, ctx, phase=2, rows=rows)
     notes = []
-    if min(r["val_loss"] for r in rows) >= baseline:
+    if not keeps_finetuning(float(loss), float(accuracy), rows, len(ctx.data.val)):
         model.load_weights(ctx.checkpoints / "phase1.weights.h5")
         ctx.notify(ProgressEvent("note", 0, 0, KEPT_PHASE1))
         notes.append(KEPT_PHASE1)

@@ -127,14 +127,12 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _kept_epoch(history: Sequence[dict], notes: Sequence[str]) -> str:
+def _kept_epoch(history: list[dict], notes: list[str]) -> str:
     """Which epoch's weights the model holds (early stopping keeps the lowest validation loss) and its accuracy."""
-    phase = 1 if phases.KEPT_PHASE1 in notes or not any(r["phase"] == 2 for r in history) else 2
-    rows = [r for r in history if r["phase"] == phase and r.get("val_loss") is not None]
-    if not rows:
+    best = phases.kept_epoch(history, notes)
+    if best is None:
         return "no epochs trained"
-    best = min(rows, key=lambda r: r["val_loss"])
-    return f"val accuracy {best['val_accuracy']:.3f}, phase {phase} epoch {best['epoch']}"
+    return f"val accuracy {float(best['val_accuracy']):.3f}, phase {best['phase']} epoch {best['epoch']}"
 
 
 def _open_run(out: Path, resume: bool) -> tuple[Path, Run]:
