@@ -75,6 +75,12 @@ def test_feature_views_follow_the_clean_view_of_each_image(tmp_path: Path, monke
     assert own.mean() < distance.mean()
 
 
+def test_feature_views_without_fine_tuning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("IMGCLF_CACHE_DIR", str(tmp_path / "cache"))
+    cached, _ = _inputs(tmp_path, feature_views=2, phase2_epochs=0)
+    assert cached.pooled["train"].shape[1] == 3  # the cut activations are still taken, for the views
+
+
 def test_no_feature_views_without_augmentation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("IMGCLF_CACHE_DIR", str(tmp_path / "cache"))
     cached, _ = _inputs(tmp_path, feature_views=3, augment="none")
