@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from imgclf.cli.main import main
-from imgclf.engine.conformal import ConformalSets, aps_scores
+from imgclf.engine.conformal import ConformalSets, aps_scores, shares
 from imgclf.engine.run import Run
 from imgclf.evaluation import evaluate
 from imgclf.evaluation.fitting import ood_threshold, split_calibration
@@ -43,8 +43,9 @@ def test_sets_cover_the_true_class_at_the_nominal_level_whatever_the_calibration
         coverages.append(np.mean([y in s for y, s in zip(test_labels, sets, strict=True)]))
         sizes.append(np.mean([len(s) for s in sets]))
         top1.append(np.mean(test_probs.argmax(axis=1) == test_labels))
-    # The guarantee holds on average over calibration draws.
-    assert np.mean(coverages) >= level - 0.005
+    # The guarantee holds on average over calibration draws. The randomised sets cover exactly the level in
+    # expectation (not more), so the mean of 40 draws moves around it by about 0.004 (one standard error).
+    assert np.mean(coverages) >= level - 0.01
     if sharpness == 1.0:  # for a calibrated model the sets are not needlessly large (APS over-covers otherwise)
         assert np.mean(coverages) <= max(level, np.mean(top1)) + 0.03
     assert 1 <= np.mean(sizes) < 6
@@ -56,9 +57,32 @@ def test_a_confident_model_gets_single_class_sets():
     assert all(s == (0,) for s in sets)
 
 
-def test_scores_are_the_mass_at_or_above_the_true_class():
+def test_a_confident_accurate_model_gets_single_class_sets_whatever_its_top_probability():
+    # Top probabilities from 0.95 to 0.99999, all correct: the non-randomised form's quantile sits just below 1
+    # and its sets took in every class of negligible probability (3.6 of 8 on a 99 %-accurate aerial model).
+    rng = np.random.default_rng(0)
+
+    def draw(n: int) -> np.ndarray:
+        top = 1 - 10 ** rng.uniform(-5, np.log10(0.05), n)
+        rest = rng.dirichlet(np.ones(7), n) * (1 - top)[:, None]
+        return np.column_stack([top, rest])
+
+    sets = ConformalSets.fit(draw(120), np.zeros(120, int)).sets(draw(500), 0.9)
+    assert np.mean([len(s) for s in sets]) == 1.0
+
+
+def test_scores_are_the_mass_above_the_true_class_plus_a_share_of_its_own():
     probs = np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]])
-    assert aps_scores(probs, [0, 2]) == pytest.approx([0.5, 1.0])
+    assert aps_scores(probs, [0, 2], u=np.array([1.0, 1.0])) == pytest.approx([0.5, 1.0])
+    assert aps_scores(probs, [0, 2], u=np.array([0.5, 0.0])) == pytest.approx([0.25, 0.8])
+
+
+def test_the_same_probabilities_always_get_the_same_set():
+    sets = ConformalSets.fit(*_draw(np.random.default_rng(1), 200, 6, 1.0))
+    probs = _draw(np.random.default_rng(2), 50, 6, 1.0)[0]
+    assert sets.sets(probs, 0.9) == sets.sets(probs + 1e-9, 0.9) == [sets.sets(p, 0.9)[0] for p in probs]
+    u = shares(probs)
+    assert 0.2 < u.mean() < 0.8 and len(set(u)) == len(u)
 
 
 def test_too_few_calibration_images_give_every_class_and_say_so():

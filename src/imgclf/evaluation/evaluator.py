@@ -307,7 +307,10 @@ def evaluate(
         **evidence.choice.to_dict(),
         "ood_threshold": evidence.policy.ood_threshold,
         "ood_auroc": _auroc(evidence.test_ood, evidence.outside.ood),
-        "conformal_method": "adaptive prediction sets (split conformal), scores of the calibration images",
+        "conformal_method": (
+            "adaptive prediction sets (split conformal, randomised by each image's own probabilities), "
+            "scores of the calibration images"
+        ),
         "conformal_scores": list(evidence.policy.conformal.scores) if evidence.policy.conformal else None,
         "fitted_on": "val",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
