@@ -58,17 +58,28 @@ def top_model(
     return keras.Model(inputs, outputs, name="finetune_top")
 
 
+def _top_step(model: keras.Model, backbone: keras.Model, spec: BackboneSpec, augmenter: keras.Model | None):
+    """Cut activations -> pooled features through the top of the backbone (augmented first, with ``augmenter``)."""
+    _, upper = _split_backbone(backbone, spec)
+    pool = model.get_layer("pool")
+    if augmenter is None:
+        return lambda maps: pool(upper(maps, training=False))
+    return tf.function(lambda maps: pool(upper(augmenter(maps, training=True), training=False)), reduce_retracing=True)
+
+
+def _pooled(step, activations: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    chunks = [
+        np.asarray(step(tf.constant(np.asarray(activations[i : i + batch_size], np.float32))))
+        for i in range(0, len(activations), batch_size)
+    ]
+    return np.concatenate(chunks)
+
+
 def pooled_from_activations(
     model: keras.Model, backbone: keras.Model, spec: BackboneSpec, activations: np.ndarray, batch_size: int = 64
 ) -> np.ndarray:
     """Pooled features of cached cut activations through the (fine-tuned) top of the backbone."""
-    _, upper = _split_backbone(backbone, spec)
-    pool = model.get_layer("pool")
-    chunks = [
-        np.asarray(pool(upper(np.asarray(activations[i : i + batch_size], np.float32), training=False)))
-        for i in range(0, len(activations), batch_size)
-    ]
-    return np.concatenate(chunks)
+    return _pooled(_top_step(model, backbone, spec, None), activations, batch_size)
 
 
 def _activation_bytes(lower: keras.Model, images: int) -> float:
@@ -96,9 +107,6 @@ def _with_feature_views(model: keras.Model, backbone: keras.Model, ctx, pooled: 
     """``pooled`` ``(N, V, D)`` followed by ``feature_views`` views made from the clean cut activations ``clean``:
     each an augmented activation map through the top block, written to a memory-mapped array."""
     augmenter, views = feature_augmenter(ctx.cfg), ctx.cfg.feature_views
-    _, upper = _split_backbone(backbone, ctx.spec)
-    pool = model.get_layer("pool")
-    step = tf.function(lambda x: pool(upper(augmenter(x, training=True), training=False)), reduce_retracing=True)
     n, stored = pooled.shape[0], pooled.shape[1]
     out = np.lib.format.open_memmap(
         ctx.checkpoints / f"pooled-with-{views}-feature-views-{n}.npy",
@@ -107,10 +115,9 @@ def _with_feature_views(model: keras.Model, backbone: keras.Model, ctx, pooled: 
         shape=(n, stored + views, *pooled.shape[2:]),
     )
     out[:, :stored] = pooled
-    for start in range(0, n, 64):
-        maps = tf.constant(np.asarray(clean[start : start + 64], np.float32))
-        for view in range(views):
-            out[start : start + 64, stored + view] = np.asarray(step(maps), np.float32)
+    step = _top_step(model, backbone, ctx.spec, augmenter)
+    for view in range(views):
+        out[:, stored + view] = _pooled(step, clean)
     out.flush()
     return out
 
