@@ -29,26 +29,50 @@ pytestmark = [
 ]
 
 
-@pytest.fixture()
-def browser_page(tiny_run: Path, tmp_path: Path) -> Iterator[tuple[object, str, list[str]]]:
-    """A Chromium page on a fresh app (runs: the tiny run's folder; data root: ``tmp_path``), and its requests."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+@pytest.fixture(scope="module")
+def app_server(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
+    """One `imgclf app` for the module (runs: the tiny run's folder), its data root, and its log.
+
+    The whole log is checked for tracebacks once the app has stopped (each test also checks it as it goes).
+    """
+    root = tmp_path_factory.mktemp("browser")
+    runs, data = root / "runs", root / "data-root"
+    runs.mkdir()
+    data.mkdir()
+    (runs / "tiny").symlink_to(tiny_run, target_is_directory=True)
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "browser-app.log"
-    runs = Path(tmp_path / "runs")
-    runs.mkdir()
-    (runs / "tiny").symlink_to(tiny_run, target_is_directory=True)
-    with serve(runs, data=[tmp_path], log=log) as url, sync_api.sync_playwright() as pw:
+    with serve(runs, data=[data], log=log) as url:
+        yield url, data, log
+    assert "Traceback" not in log.read_text(), "the app log shows no traceback"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """Debian's Chromium, headless, driven by Playwright (one browser for the module; a new context per test)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            requests: list[str] = []
-            page.on("request", lambda request: requests.append(request.url))
-            page.goto(url, wait_until="domcontentloaded")
-            page.get_by_text("Classify", exact=True).first.wait_for(timeout=60_000)
-            yield page, url, requests
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture()
+def browser_page(app_server, chromium) -> Iterator[tuple[object, str, list[str], Path]]:
+    """A page in a fresh browser context (a new app session), its requests, and the app's data root."""
+    url, data, log = app_server
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_text("Classify", exact=True).first.wait_for(timeout=60_000)
+        yield page, url, requests, data
+    finally:
+        context.close()
     assert "Traceback" not in log.read_text(), "the app log shows no traceback"
 
 
@@ -65,7 +89,7 @@ def _go(page, title: str) -> None:
 def test_upload_is_classified_kept_across_pages_and_nothing_is_fetched_from_outside(browser_page, tmp_path) -> None:
     from PIL import Image
 
-    page, url, requests = browser_page
+    page, url, requests, _ = browser_page
     image = tmp_path / "red.png"
     Image.new("RGB", (96, 96), (200, 40, 40)).save(image)
     _upload(page, image)
@@ -119,9 +143,9 @@ def _form(page) -> dict[str, object]:
     }
 
 
-def test_train_form_is_kept_after_cancel_and_after_a_finished_run(browser_page, tmp_path) -> None:
-    page, _, _ = browser_page
-    make_dataset(tmp_path / "data", counts={"train": 8, "val": 4})
+def test_train_form_is_kept_after_cancel_and_after_a_finished_run(browser_page) -> None:
+    page, _, _, data_root = browser_page
+    make_dataset(data_root / "data", counts={"train": 8, "val": 4})
     _go(page, "Train")
     page.get_by_text("Folder", exact=True).click()
     _fill(page, "Dataset folder", "data")
@@ -140,7 +164,7 @@ def test_train_form_is_kept_after_cancel_and_after_a_finished_run(browser_page, 
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
     page.get_by_role("button", name="Delete the partial run").click()
     page.get_by_text("Cancelled, partial run kept.").wait_for(state="detached", timeout=LONG)
-    _fill(page, "Phase 1 epochs (head)", "12")
+    _fill(page, "Phase 1 epochs (head)", "3")
     chosen = _form(page)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile(r"^Done: browser-run is right on")).wait_for(timeout=LONG)
