@@ -6,8 +6,9 @@ after a finished run, nothing fetched from outside the app (the tab icon include
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,16 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 LONG = 120_000
+# Counts the app's finished reruns (Streamlit marks its root "notRunning" at the end of each), so a test can wait
+# for the rerun its action started rather than for a fixed time.
+COUNT_RERUNS = """
+window.imgclfReruns = 0;
+new MutationObserver((records) => {
+  for (const record of records) {
+    if (record.target.getAttribute("data-test-script-state") === "notRunning") window.imgclfReruns += 1;
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-test-script-state"]});
+"""
 
 pytestmark = [
     pytest.mark.browser,
@@ -64,6 +75,7 @@ def browser_page(app_server, chromium) -> Iterator[tuple[object, str, list[str],
     """A page in a fresh browser context (a new app session), its requests, and the app's data root."""
     url, data, log = app_server
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(COUNT_RERUNS)
     try:
         page = context.new_page()
         requests: list[str] = []
@@ -82,8 +94,7 @@ def _upload(page, image: Path) -> None:
 
 
 def _go(page, title: str) -> None:
-    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
-    _settle(page)
+    _rerun(page, page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click)
 
 
 def test_upload_is_classified_kept_across_pages_and_nothing_is_fetched_from_outside(browser_page, tmp_path) -> None:
@@ -113,21 +124,30 @@ def test_upload_is_classified_kept_across_pages_and_nothing_is_fetched_from_outs
 
 
 def _settle(page, label: str = "Phase 1 epochs (head)") -> None:
-    """Wait until the app has finished the rerun the last action started and dropped its stale elements."""
-    page.wait_for_timeout(500)
+    """Wait until no rerun is in progress and the last one has dropped its stale elements (a second ``label``)."""
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=LONG)
     for _ in range(240):
         if page.get_by_label(label, exact=True).count() <= 1:
             return
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(250)
+
+
+def _rerun(page, action: Callable[[], object], label: str = "Phase 1 epochs (head)") -> None:
+    """Do ``action``, which makes the app rerun, wait until that rerun has finished, then :func:`_settle`."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    before = page.evaluate("window.imgclfReruns")
+    action()
+    with contextlib.suppress(PlaywrightTimeout):  # not seen finishing: _settle's checks still apply
+        page.wait_for_function("n => window.imgclfReruns > n", arg=before, timeout=10_000)
+    _settle(page, label)
 
 
 def _fill(page, label: str, value: str) -> None:
     _settle(page, label)
     box = page.get_by_label(label, exact=True)
     box.fill(value)
-    box.press("Enter")
-    _settle(page)
+    _rerun(page, lambda: box.press("Enter"))
 
 
 def _form(page) -> dict[str, object]:
@@ -147,12 +167,12 @@ def test_train_form_is_kept_after_cancel_and_after_a_finished_run(browser_page) 
     page, _, _, data_root = browser_page
     make_dataset(data_root / "data", counts={"train": 8, "val": 4})
     _go(page, "Train")
-    page.get_by_text("Folder", exact=True).click()
+    _rerun(page, page.get_by_text("Folder", exact=True).click, "Dataset folder")
     _fill(page, "Dataset folder", "data")
     page.get_by_role("combobox", name="Backbone").click()
-    page.get_by_role("option", name="tinycnn").click()
-    _settle(page)
+    _rerun(page, page.get_by_role("option", name="tinycnn").click)
     _fill(page, "Phase 1 epochs (head)", "500")
+    _fill(page, "Phase 2 epochs (fine-tune)", "0")  # no fine-tuning: the quickest run that finishes
     _fill(page, "Run name", "browser run")
     chosen = _form(page)
     assert chosen["backbone"] == "tinycnn" and chosen["pretrained"] is False
