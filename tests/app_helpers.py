@@ -67,12 +67,12 @@ def all_text(at: AppTest) -> str:
 
 
 def wait_for(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 240.0) -> None:
-    """Rerun ``at`` each second until ``done(at)``; fail after ``timeout`` seconds."""
+    """Rerun ``at`` every half second until ``done(at)``; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         at.run()
         assert not at.exception, at.exception
         if done(at):
             return
-        time.sleep(1.0)
+        time.sleep(0.5)
     pytest.fail("the page did not reach the expected state in time")

@@ -116,3 +116,14 @@ def fake(request: pytest.FixtureRequest):
     with start_fake(request.param) as server:
         server.provider = request.param
         yield server
+
+
+# --- app and browser fixtures ---
+
+
+@pytest.fixture(scope="session")
+def review_template(tmp_path_factory: pytest.TempPathFactory):
+    """The review tests' case (tests/review_case.py), trained and evaluated once; ``.fresh()`` in each test."""
+    from review_case import reviewable
+
+    return reviewable(tmp_path_factory.mktemp("review"))

@@ -5,34 +5,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_helpers import png, uploader, wait_for
-from conftest import COLOURS, make_dataset, write_image
-from imgclf.config import load_config
 from imgclf.data.corrections import CORRECTIONS_FILE
-from imgclf.engine.trainer import train
-from imgclf.evaluation import evaluate
+from review_case import ReviewCase
 from test_corrections import read_only
-from test_review_loop import CONFIG
 
 MAIN = Path(__file__).resolve().parents[1] / "src" / "imgclf" / "app" / "main.py"
-
-
-def reviewable(root: Path) -> tuple[Path, Path]:
-    """A dataset with one red image filed under blue, and an evaluated tinycnn run ``runs/first`` on it."""
-    data = make_dataset(root / "data", counts={"train": 12, "val": 6, "test": 6})
-    write_image(data / "train" / "blue" / "oops.png", COLOURS["red"], np.random.default_rng(7))
-    run = train(data, load_config(overrides=CONFIG), root / "runs" / "first")
-    evaluate(run, html=False)
-    return data, run
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return reviewable(tmp_path_factory.mktemp("review"))
 
 
 def open_review(runs: Path) -> AppTest:
@@ -58,8 +38,8 @@ def test_review_page_needs_a_trained_run(tmp_path: Path) -> None:
     assert any("Model picker" in i.value for i in at.info)
 
 
-def test_the_review_loop_in_the_app(trained: tuple[Path, Path]) -> None:
-    data, run = trained
+def test_the_review_loop_in_the_app(review_template: ReviewCase) -> None:
+    data, run = review_template.fresh()
     at = open_review(run.parent)
     assert r"oops\.png" in captions(at), "the mislabelled image leads the queue"
     assert "Keyboard: K keep, A accept, M move, X exclude, S skip" in captions(at)
@@ -116,8 +96,8 @@ def test_the_review_loop_in_the_app(trained: tuple[Path, Path]) -> None:
     assert any("Applied" in s.value for s in at.success)
 
 
-def test_a_read_only_dataset_is_reviewed_beside_the_runs(trained: tuple[Path, Path]) -> None:
-    data, run = trained
+def test_a_read_only_dataset_is_reviewed_beside_the_runs(review_template: ReviewCase) -> None:
+    data, run = review_template.fresh()
     with read_only(data):
         at = open_review(run.parent)
         assert any("saved beside the runs" in i.value for i in at.info)

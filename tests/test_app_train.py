@@ -40,7 +40,7 @@ def test_training_finishes_keeps_the_form_and_selects_the_new_run(tmp_path: Path
     data = make_dataset(tmp_path / "data", counts={"train": 8, "val": 4})
     at = _train_page(tmp_path, data)
     assert at.checkbox(key="pretrained").value is False, "tinycnn has no pretrained weights"
-    at.number_input(key="p1").set_value(12)
+    at.number_input(key="p1").set_value(3)  # neither the minimum (1) nor tinycnn's suggestion (20)
     at.number_input(key="p2").set_value(1)
     at.text_input(key="run_name").set_value("../web run").run()
     chosen = _form(at)
@@ -56,7 +56,7 @@ def test_training_finishes_keeps_the_form_and_selects_the_new_run(tmp_path: Path
     assert any("saved as **web\\-run\\-2**" in c.value for c in at.caption), "the caption names the next run"
     assert any("trained from random weights" in w.value for w in at.warning), "said plainly"
     assert not at.error
-    at.switch_page("pages/classify.py").run()
+    at.switch_page("pages/model.py").run()  # the picker, without loading the model as Classify would
     assert at.sidebar.selectbox(key="model_picker").value == str(run), "the new run is selected"
     at.switch_page("pages/train.py").run()
     assert _form(at) == chosen, "and still after a visit to another page"

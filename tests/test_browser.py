@@ -6,8 +6,9 @@ after a finished run, nothing fetched from outside the app (the tab icon include
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,16 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 LONG = 120_000
+# Counts the app's finished reruns (Streamlit marks its root "notRunning" at the end of each), so a test can wait
+# for the rerun its action started rather than for a fixed time.
+COUNT_RERUNS = """
+window.imgclfReruns = 0;
+new MutationObserver((records) => {
+  for (const record of records) {
+    if (record.target.getAttribute("data-test-script-state") === "notRunning") window.imgclfReruns += 1;
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-test-script-state"]});
+"""
 
 pytestmark = [
     pytest.mark.browser,
@@ -29,26 +40,51 @@ pytestmark = [
 ]
 
 
-@pytest.fixture()
-def browser_page(tiny_run: Path, tmp_path: Path) -> Iterator[tuple[object, str, list[str]]]:
-    """A Chromium page on a fresh app (runs: the tiny run's folder; data root: ``tmp_path``), and its requests."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+@pytest.fixture(scope="module")
+def app_server(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
+    """One `imgclf app` for the module (runs: the tiny run's folder), its data root, and its log.
+
+    The whole log is checked for tracebacks once the app has stopped (each test also checks it as it goes).
+    """
+    root = tmp_path_factory.mktemp("browser")
+    runs, data = root / "runs", root / "data-root"
+    runs.mkdir()
+    data.mkdir()
+    (runs / "tiny").symlink_to(tiny_run, target_is_directory=True)
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "browser-app.log"
-    runs = Path(tmp_path / "runs")
-    runs.mkdir()
-    (runs / "tiny").symlink_to(tiny_run, target_is_directory=True)
-    with serve(runs, data=[tmp_path], log=log) as url, sync_api.sync_playwright() as pw:
+    with serve(runs, data=[data], log=log) as url:
+        yield url, data, log
+    assert "Traceback" not in log.read_text(), "the app log shows no traceback"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """Debian's Chromium, headless, driven by Playwright (one browser for the module; a new context per test)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            requests: list[str] = []
-            page.on("request", lambda request: requests.append(request.url))
-            page.goto(url, wait_until="domcontentloaded")
-            page.get_by_text("Classify", exact=True).first.wait_for(timeout=60_000)
-            yield page, url, requests
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture()
+def browser_page(app_server, chromium) -> Iterator[tuple[object, str, list[str], Path]]:
+    """A page in a fresh browser context (a new app session), its requests, and the app's data root."""
+    url, data, log = app_server
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(COUNT_RERUNS)
+    try:
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_text("Classify", exact=True).first.wait_for(timeout=60_000)
+        yield page, url, requests, data
+    finally:
+        context.close()
     assert "Traceback" not in log.read_text(), "the app log shows no traceback"
 
 
@@ -58,14 +94,13 @@ def _upload(page, image: Path) -> None:
 
 
 def _go(page, title: str) -> None:
-    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
-    _settle(page)
+    _rerun(page, page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click)
 
 
 def test_upload_is_classified_kept_across_pages_and_nothing_is_fetched_from_outside(browser_page, tmp_path) -> None:
     from PIL import Image
 
-    page, url, requests = browser_page
+    page, url, requests, _ = browser_page
     image = tmp_path / "red.png"
     Image.new("RGB", (96, 96), (200, 40, 40)).save(image)
     _upload(page, image)
@@ -89,21 +124,30 @@ def test_upload_is_classified_kept_across_pages_and_nothing_is_fetched_from_outs
 
 
 def _settle(page, label: str = "Phase 1 epochs (head)") -> None:
-    """Wait until the app has finished the rerun the last action started and dropped its stale elements."""
-    page.wait_for_timeout(500)
+    """Wait until no rerun is in progress and the last one has dropped its stale elements (a second ``label``)."""
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=LONG)
     for _ in range(240):
         if page.get_by_label(label, exact=True).count() <= 1:
             return
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(250)
+
+
+def _rerun(page, action: Callable[[], object], label: str = "Phase 1 epochs (head)") -> None:
+    """Do ``action``, which makes the app rerun, wait until that rerun has finished, then :func:`_settle`."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    before = page.evaluate("window.imgclfReruns")
+    action()
+    with contextlib.suppress(PlaywrightTimeout):  # not seen finishing: _settle's checks still apply
+        page.wait_for_function("n => window.imgclfReruns > n", arg=before, timeout=10_000)
+    _settle(page, label)
 
 
 def _fill(page, label: str, value: str) -> None:
     _settle(page, label)
     box = page.get_by_label(label, exact=True)
     box.fill(value)
-    box.press("Enter")
-    _settle(page)
+    _rerun(page, lambda: box.press("Enter"))
 
 
 def _form(page) -> dict[str, object]:
@@ -119,16 +163,16 @@ def _form(page) -> dict[str, object]:
     }
 
 
-def test_train_form_is_kept_after_cancel_and_after_a_finished_run(browser_page, tmp_path) -> None:
-    page, _, _ = browser_page
-    make_dataset(tmp_path / "data", counts={"train": 8, "val": 4})
+def test_train_form_is_kept_after_cancel_and_after_a_finished_run(browser_page) -> None:
+    page, _, _, data_root = browser_page
+    make_dataset(data_root / "data", counts={"train": 8, "val": 4})
     _go(page, "Train")
-    page.get_by_text("Folder", exact=True).click()
+    _rerun(page, page.get_by_text("Folder", exact=True).click, "Dataset folder")
     _fill(page, "Dataset folder", "data")
     page.get_by_role("combobox", name="Backbone").click()
-    page.get_by_role("option", name="tinycnn").click()
-    _settle(page)
+    _rerun(page, page.get_by_role("option", name="tinycnn").click)
     _fill(page, "Phase 1 epochs (head)", "500")
+    _fill(page, "Phase 2 epochs (fine-tune)", "0")  # no fine-tuning: the quickest run that finishes
     _fill(page, "Run name", "browser run")
     chosen = _form(page)
     assert chosen["backbone"] == "tinycnn" and chosen["pretrained"] is False
@@ -140,7 +184,7 @@ def test_train_form_is_kept_after_cancel_and_after_a_finished_run(browser_page, 
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
     page.get_by_role("button", name="Delete the partial run").click()
     page.get_by_text("Cancelled, partial run kept.").wait_for(state="detached", timeout=LONG)
-    _fill(page, "Phase 1 epochs (head)", "12")
+    _fill(page, "Phase 1 epochs (head)", "3")
     chosen = _form(page)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile(r"^Done: browser-run is right on")).wait_for(timeout=LONG)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
 from imgclf.app.server import serve
 from imgclf.data.corrections import CORRECTIONS_FILE
-from test_app_review import reviewable
+from review_case import ReviewCase
 from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [
@@ -18,9 +17,9 @@ pytestmark = [
 ]
 
 
-def test_relabel_by_keyboard_retrain_and_compare(tmp_path: Path) -> None:
+def test_relabel_by_keyboard_retrain_and_compare(review_template: ReviewCase) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    data, run = reviewable(tmp_path)
+    data, run = review_template.fresh()
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "browser-review.log"
     with serve(run.parent, log=log) as url, sync_api.sync_playwright() as pw:

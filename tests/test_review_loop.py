@@ -6,9 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
-
-from conftest import COLOURS, make_dataset, write_image
 from imgclf.cli.main import main
 from imgclf.config import load_config
 from imgclf.data.check import check_dataset
@@ -19,18 +16,7 @@ from imgclf.evaluation import evaluate
 from imgclf.evaluation.compare import compare_runs
 from imgclf.evaluation.review_queue import review_queue
 from imgclf.evaluation.suspects import rank_run_suspects
-
-CONFIG = {
-    "backbone": "tinycnn",
-    "weights": "none",
-    "phase1_epochs": 20,
-    "phase2_epochs": 1,
-    "cache_views": 1,
-    "batch_size": 16,
-    "phase1_lr": 0.01,
-    "phase2_lr": 0.001,
-    "patience": 20,
-}
+from review_case import CONFIG, MISLABELLED, ReviewCase
 
 
 def _train(data: Path, out: Path) -> tuple[Path, list[ProgressEvent]]:
@@ -38,11 +24,9 @@ def _train(data: Path, out: Path) -> tuple[Path, list[ProgressEvent]]:
     return train(data, load_config(overrides=CONFIG), out, progress=events.append), events
 
 
-def test_suspect_relabel_retrain_compare(tmp_path: Path, capsys) -> None:
-    data = make_dataset(tmp_path / "data", counts={"train": 12, "val": 6, "test": 6})
-    wrong = write_image(data / "train" / "blue" / "oops.png", COLOURS["red"], np.random.default_rng(7))
-    before, _ = _train(data, tmp_path / "runs" / "before")
-    evaluate(before, html=False)
+def test_suspect_relabel_retrain_compare(review_template: ReviewCase, capsys) -> None:
+    data, before = review_template.fresh()  # trained on the dataset with CONFIG and evaluated
+    wrong = data / MISLABELLED
 
     suspects = rank_run_suspects(before, top=3)  # what `imgclf suspects RUN` lists
     assert Path(suspects[0].source).name == "oops.png"
@@ -62,7 +46,7 @@ def test_suspect_relabel_retrain_compare(tmp_path: Path, capsys) -> None:
     assert [(p.name, old, new) for p, old, new in report.layout.relabelled] == [("oops.png", "blue", "red")]
     assert all(item.path != wrong for item in review_queue(before)), "a decided image leaves the queue"
 
-    after, events = _train(data, tmp_path / "runs" / "after")
+    after, events = _train(data, before.parent / "after")
     assert any(e.stage == "features" and "all features cached" in e.message for e in events), "a warm run"
     train_labels = dict(json.loads((after / "splits.json").read_text())["train"])
     assert train_labels[str(wrong.resolve())] == "red"
