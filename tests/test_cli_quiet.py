@@ -54,6 +54,7 @@ def test_importing_imgclf_and_building_the_parser_does_not_load_tensorflow() -> 
         "imgclf.config",
         "imgclf.models.registry",
         *(f"imgclf.data.{m}" for m in ("check", "layout", "decode", "report")),
+        "imgclf.scale.predict",  # what a Ray read task imports (read_batch): only the actors load the model
     ]
     code = (
         "import importlib, sys, imgclf\n"

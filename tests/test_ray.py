@@ -5,6 +5,7 @@ Skipped cleanly when Ray is not installed (``pip install 'imgclf[ray]'``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -28,6 +29,14 @@ from imgclf.scale.cluster import RayOptions, ScaleError, actor_cpus, block_count
 
 pytestmark = pytest.mark.ray
 SRC = Path(__file__).resolve().parents[1] / "src"
+# ``imgclf ARGS``, then whether this process (the Ray job's driver) loaded TensorFlow: only the actors need it.
+CLI = """
+import sys
+from imgclf.cli.main import main
+code = main(sys.argv[1:])
+print("TensorFlow loaded:", "tensorflow" in sys.modules)
+raise SystemExit(code)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +195,8 @@ def _free_port() -> int:
 
 
 def test_a_ray_start_cluster_through_ray_address(tiny_run, images, local_csv, tmp_path):
-    """A real 'ray start --head' cluster with token authentication, reached through RAY_ADDRESS."""
+    """A real 'ray start --head' cluster with token authentication, reached through RAY_ADDRESS; the job's driver
+    never loads TensorFlow (seconds and 600 MB of memory that only the actors need)."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env |= {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "imgclf-test-" + "0" * 20, "RAY_USAGE_STATS_ENABLED": "0"}
@@ -200,10 +210,11 @@ def test_a_ray_start_cluster_through_ray_address(tiny_run, images, local_csv, tm
     try:
         _wait_for(tmp_path / "head.log", "block forever", cluster)
         out = tmp_path / "cluster.csv"
-        cli = [sys.executable, "-m", "imgclf.cli.main", "predict", str(tiny_run), str(images), "--output", str(out)]
+        cli = [sys.executable, "-c", CLI, "predict", str(tiny_run), str(images), "--output", str(out)]
         done = subprocess.run([*cli, "--engine", "ray"], env={**env, "RAY_ADDRESS": f"127.0.0.1:{port}"},
                               capture_output=True, text=True, timeout=240)  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
+        assert "TensorFlow loaded: False" in done.stdout
         local = _rows(local_csv)
         assert {p: r["label"] for p, r in _rows(out).items()} == {p: local[p]["label"] for p in _rows(out)}
         no_token = {k: v for k, v in env.items() if k not in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE")}
@@ -211,14 +222,24 @@ def test_a_ray_start_cluster_through_ray_address(tiny_run, images, local_csv, tm
         refused = subprocess.run([*cli, "--engine", "ray", "--ray-address", f"127.0.0.1:{port}"], env=no_token,
                                  capture_output=True, text=True, timeout=120)  # fmt: skip
         assert refused.returncode == 2 and "token" in refused.stderr and "Traceback" not in refused.stderr
-    finally:  # the cluster's processes are in the session this test started: stop exactly those
-        os.killpg(cluster.pid, signal.SIGTERM)
-        try:
-            cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
-            cluster.wait()
+        assert "TensorFlow loaded: False" in refused.stdout
+    finally:
+        _stop(cluster)
         log.close()
+
+
+def _stop(head: subprocess.Popen) -> None:
+    """Stop the 'ray start' process alone, which drains the node and stops the processes it started, then kill
+    whatever is left of the session it runs in (the test started it: nothing else is in it). Signalling the whole
+    session at once stops the GCS first, and the head then waits 30 s for it to drain the node."""
+    head.terminate()
+    try:
+        head.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        head.kill()
+        head.wait()
+    with contextlib.suppress(ProcessLookupError):  # none left: the usual case
+        os.killpg(head.pid, signal.SIGKILL)
 
 
 def _wait_for(log: Path, text: str, process: subprocess.Popen, timeout: float = 120) -> None:

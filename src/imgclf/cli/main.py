@@ -1,7 +1,8 @@
 """The ``imgclf`` command line: a thin shell over the library. Each subcommand lives in ``commands/``.
 
 Building the parser and running the light commands (``check``, ``backbones``, ``cache``, ``app``) never
-imports TensorFlow; the other commands import it quietly (see :mod:`imgclf.quiet`) unless ``--verbose``.
+imports TensorFlow, nor does ``predict --engine ray`` (its Ray actors load the model); the other commands import
+it quietly (see :mod:`imgclf.quiet`) unless ``--verbose``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 # Modules under imgclf.cli.commands, each exposing ``add_parser(subparsers)`` and ``run(args) -> int``.
-# A command that never needs TensorFlow says so with ``set_defaults(uses_tensorflow=False)``.
+# A command that never needs TensorFlow says so with ``set_defaults(uses_tensorflow=False)``; one that needs it
+# only with some flags sets ``uses_tensorflow`` to a function of the parsed arguments.
 COMMANDS = (
     "check", "train", "embed", "predict", "evaluate", "suspects", "review", "compare", "explain", "analyze",
     "export", "serve", "app", "demo", "cache", "backbones",
@@ -42,7 +44,8 @@ def _run(args: argparse.Namespace) -> int:
         from imgclf.quiet import import_tensorflow_quietly, quiet_environment
 
         quiet_environment(os.environ)  # before TensorFlow loads, here or in a child process (imgclf app)
-        if args.uses_tensorflow:
+        uses = args.uses_tensorflow
+        if uses(args) if callable(uses) else uses:
             import_tensorflow_quietly()
     return int(args.handler(args) or 0)
 

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from imgclf.data.corrections import EXCLUDED_FOLDER, Corrections, load_corrections
+from imgclf.data.decode import IMAGE_EXTENSIONS
 from imgclf.errors import ImgclfError
 
-__all__ = ["SPLITS", "DatasetError", "DatasetLayout", "Sample", "discover", "is_hidden"]
+__all__ = ["SPLITS", "DatasetError", "DatasetLayout", "Sample", "discover", "image_files", "is_hidden"]
 
 SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -66,6 +67,22 @@ def is_hidden(path: Path, root: Path) -> bool:
     """True for hidden and system files (``.DS_Store``, ``.ipynb_checkpoints``, ``Thumbs.db``...)."""
     parts = path.relative_to(root).parts
     return any(p.startswith(".") or p.lower() in _SYSTEM_NAMES for p in parts)
+
+
+def image_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Files as given, and the image files under directories (sorted, hidden and system files skipped)."""
+    out: list[Path] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            out += [
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not is_hidden(p, path)
+            ]
+        else:
+            out.append(path)
+    return out
 
 
 def _walk(folder: Path, root: Path) -> tuple[list[Path], list[Path]]:

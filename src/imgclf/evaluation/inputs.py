@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from imgclf.data.corrections import Corrections, load_corrections
-from imgclf.data.decode import IMAGE_EXTENSIONS, DecodeError, decode_image
-from imgclf.data.layout import SPLITS, DatasetError, discover, is_hidden
+from imgclf.data.decode import DecodeError, decode_image
+from imgclf.data.layout import SPLITS, DatasetError, discover, image_files
 from imgclf.engine.predictor import Classifier, to_pixels
 from imgclf.engine.run import Run
 
@@ -19,7 +19,6 @@ __all__ = [
     "builtin_outside",
     "embed",
     "embed_pixels",
-    "image_files",
     "labelled_split",
     "load_outside",
     "resolve_eval_data",
@@ -143,22 +142,6 @@ def embed(
         np.concatenate(probs) if probs else np.zeros((0, len(clf.classes)), np.float32),
         tuple(errors),
     )
-
-
-def image_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Files as given, and the image files under directories (sorted, hidden and system files skipped)."""
-    out: list[Path] = []
-    for given in paths:
-        path = Path(given).expanduser()
-        if path.is_dir():
-            out += [
-                p
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not is_hidden(p, path)
-            ]
-        else:
-            out.append(path)
-    return out
 
 
 def builtin_outside(size: int) -> list[tuple[str, np.ndarray]]:

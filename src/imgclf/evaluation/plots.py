@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 DPI = 110
+TILE = 2.3  # inches per thumbnail of an image grid
 PHASE_COLORS = ("tab:blue", "tab:orange")
 
 
@@ -208,12 +209,21 @@ def ood_histogram(
 
 
 def image_grid(items: Sequence[GridItem], title: str, path: Path, *, cols: int = 5, empty: str = "") -> Path:
-    """Thumbnails with captions under a title; ``empty`` is shown when there is nothing to show."""
+    """Thumbnails with captions under a title; ``empty`` is shown when there is nothing to show.
+
+    The grid is laid out by hand (tiles of ``TILE`` inches, each caption in the gap above its tile): constrained
+    layout, which solves for every caption's box, took 40 % of the time of the grids, half of an evaluation's.
+    """
     rows = max(1, -(-len(items) // cols))
     lines = max((len(item.caption) for item in items), default=1)
-    fig = Figure(figsize=(2.3 * cols, rows * (2.3 + 0.17 * lines) + 0.5), layout="constrained")
-    fig.suptitle(title)
-    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    caption, width, height = 0.17 * lines, TILE * cols, rows * (TILE + 0.17 * lines) + 0.5
+    fig = Figure(figsize=(width, height))
+    fig.suptitle(title, y=1 - 0.05 / height, va="top")
+    gap = caption + 0.12  # between rows: the caption and a little space
+    tile = TILE + (0.1 - 0.12 * (rows - 1)) / rows  # tiles, gaps, title (0.35 in) and margin (0.05 in) fill it
+    grid = {"left": 0.03 / width, "right": 1 - 0.03 / width, "bottom": 0.05 / height, "wspace": 0.04}
+    grid |= {"top": 1 - (0.35 + caption) / height, "hspace": gap / tile}
+    axes = np.atleast_1d(fig.subplots(rows, cols, gridspec_kw=grid)).ravel()
     for ax in axes:
         ax.axis("off")
         ax.set(xticks=[], yticks=[])  # hidden ticks are still laid out: the same picture, about twice as fast

@@ -12,12 +12,15 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from imgclf.engine.predictor import Classifier, load
 from imgclf.engine.run import Run
 from imgclf.scale.cluster import READ_CPUS, RayOptions, actor_cpus, block_count, configure_tensorflow, ray_session
 from imgclf.scale.rows import PredictOptions, columns, predict_rows
 from imgclf.scale.sources import Fetched, fetch
+
+if TYPE_CHECKING:  # the predictor imports Keras: only the actors load it, not the driver or the read tasks
+    from imgclf.engine.predictor import Classifier
 
 __all__ = ["PredictActor", "predict_local", "predict_on_ray", "read_batch"]
 
@@ -46,6 +49,8 @@ class PredictActor:
 
     def __init__(self, files: list, options: PredictOptions, cpus: float):
         import ray
+
+        from imgclf.engine.predictor import load
 
         configure_tensorflow(cpus)
         self._folder = tempfile.TemporaryDirectory(prefix="imgclf-run-")

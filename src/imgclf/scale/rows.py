@@ -12,10 +12,13 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from imgclf.engine.predictor import Classifier, Prediction
 from imgclf.errors import ImgclfError
 from imgclf.scale.sources import Fetched
+
+if TYPE_CHECKING:  # the predictor imports Keras: a Ray job's driver and read tasks never need it
+    from imgclf.engine.predictor import Classifier
 
 __all__ = ["COLUMNS", "CsvSink", "ParquetSink", "PredictOptions", "columns", "open_sink", "predict_rows"]
 
@@ -42,6 +45,8 @@ class PredictOptions:
 
 def predict_rows(clf: Classifier, items: Sequence[Fetched], options: PredictOptions) -> list[dict[str, object]]:
     """One row (:func:`columns`) per fetched image, in order; unreadable or undecodable images give error rows."""
+    from imgclf.engine.predictor import Prediction
+
     readable = [i for i, item in enumerate(items) if item.error is None]
     predictions = clf.predict(
         [items[i].data for i in readable],

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from imgclf.data.decode import IMAGE_EXTENSIONS, DecodeError, read_source
+from imgclf.data.layout import image_files
 from imgclf.engine.cache import bytes_hash
 from imgclf.errors import ImgclfError
-from imgclf.evaluation.inputs import image_files
 
 __all__ = ["Fetched", "SourceError", "fetch", "is_uri", "resolve_sources"]
 

@@ -75,7 +75,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tta", action="store_true", help="average the image and its mirror image")
     parser.add_argument("--top-k", type=positive_int, default=3, help="how many classes to list per image (default: 3)")
     add_engine_arguments(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, uses_tensorflow=_uses_tensorflow)
+
+
+def _uses_tensorflow(args: argparse.Namespace) -> bool:
+    """Whether this process loads the model: not with the Ray engine, whose actors do."""
+    return args.engine != "ray"
 
 
 def _check_flags(args: argparse.Namespace) -> None:
@@ -118,7 +123,6 @@ def _write_file(args: argparse.Namespace, sources: list[str], options) -> Counte
     """Stream rows into the --output sink (CSV file or Parquet folder), skipping rows there with --resume."""
     from tqdm import tqdm
 
-    from imgclf.engine.predictor import load
     from imgclf.scale.predict import predict_local, predict_on_ray
     from imgclf.scale.rows import open_sink
 
@@ -140,6 +144,8 @@ def _write_file(args: argparse.Namespace, sources: list[str], options) -> Counte
         if args.engine == "ray":
             predict_on_ray(args.run, todo, options, ray_options(args, args.batch_size), write)
         else:
+            from imgclf.engine.predictor import load  # Keras: the Ray engine's driver does without it
+
             predict_local(load(args.run), todo, options, write)
     finally:
         sink.close()
@@ -151,7 +157,6 @@ def _write_file(args: argparse.Namespace, sources: list[str], options) -> Counte
 def run(args: argparse.Namespace) -> int:
     """Predict, then print a table or write the file; a summary of statuses goes to stderr."""
     from imgclf.engine.confidence import ConfidencePolicy
-    from imgclf.engine.predictor import load
     from imgclf.engine.run import Run
     from imgclf.errors import ImgclfError
     from imgclf.evaluation.tables import format_rows, write_rows
@@ -167,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output and args.output.suffix.lower() != ".json":
         counts = _write_file(args, sources, options)
     else:
+        from imgclf.engine.predictor import load
+
         rows: list[dict] = []
         predict_local(load(run), sources, options, rows.extend)
         if args.output:
