@@ -89,27 +89,30 @@ def test_cancel_is_neutral_with_resume_and_delete(tmp_path: Path) -> None:
     assert not at.button(key="start").disabled
 
 
-def test_a_failure_gives_its_cause_and_hides_the_details(tmp_path: Path) -> None:
+def test_a_failure_gives_its_cause_hides_the_details_and_never_the_server_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two trainings on one class fail, one on a folder, one on an uploaded zip (both started before either is
+    awaited, so their processes start up side by side): the cause in one sentence, the details in an expander,
+    and for the zip, never the server folder it was unpacked into."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     data = make_dataset(tmp_path / "data", classes=("red",), counts={"train": 4, "val": 2})
-    at = _train_page(tmp_path, data)
-    at.button(key="start").click().run()
-    wait_for(at, lambda a: bool(a.error))
-    cause = at.error[0].value
+    folder = _train_page(tmp_path, data)
+    folder.button(key="start").click().run()
+    uploaded = open_page(tmp_path / "zip-runs", "train", roots=[tmp_path / "datasets"])
+    uploaded.radio(key="train-mode").set_value(ZIP).run()
+    one_class = zip_bytes({f"data/red/{i}.png": png((200, 40, 40), seed=i) for i in range(4)})
+    uploaded.file_uploader(key="train-zip").set_value(("red.zip", one_class, "application/zip")).run()
+    uploaded.selectbox(key="backbone").set_value("tinycnn").run()
+    uploaded.button(key="start").click().run()
+
+    wait_for(folder, lambda a: bool(a.error))
+    cause = folder.error[0].value
     assert cause.startswith("Training failed: ") and "class" in cause
     assert "Traceback" not in cause and "\n" not in cause.strip()
-    assert [e.label for e in at.expander] == ["Details"]
-
-
-def test_training_on_a_zip_never_shows_the_server_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    at = open_page(tmp_path / "runs", "train", roots=[tmp_path / "datasets"])
-    at.radio(key="train-mode").set_value(ZIP).run()
-    one_class = zip_bytes({f"data/red/{i}.png": png((200, 40, 40), seed=i) for i in range(4)})
-    at.file_uploader(key="train-zip").set_value(("red.zip", one_class, "application/zip")).run()
-    at.selectbox(key="backbone").set_value("tinycnn").run()
-    at.button(key="start").click().run()
-    wait_for(at, lambda a: bool(a.error))
-    text = all_text(at)
+    assert [e.label for e in folder.expander] == ["Details"]
+    wait_for(uploaded, lambda a: bool(a.error))
+    text = all_text(uploaded)
     assert "red.zip" in text and "imgclf-upload" not in text and str(tmp_path) not in text
 
 
