@@ -1,4 +1,5 @@
-"""The trainer end to end on tiny models: bundle contents, accuracy, bad input, resume, cache reuse."""
+"""The trainer end to end on tiny models: bundle contents, accuracy, bad input, cache reuse (an interrupted run
+and its resume: test_train_guards.py)."""
 
 from __future__ import annotations
 
@@ -52,23 +53,22 @@ def test_mixed_precision_training_saves_a_float32_bundle(tmp_path: Path):
     assert {w.dtype for w in model.weights} == {"float32"}
 
 
-def test_splits_are_recorded_so_any_working_directory_finds_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    make_dataset(tmp_path / "data")
-    monkeypatch.chdir(tmp_path)
-    run = train("data", load_config(overrides=TINY), "run")  # relative paths, as typed on a command line
-    monkeypatch.chdir(tmp_path / "data")
-    val = labelled_split(Run(tmp_path / run), "val", ("blue", "red"))
-    assert val and all(path.is_file() for path, _ in val)
-
-
-def test_bad_file_is_skipped_and_listed(tmp_path: Path):
+def test_bad_file_is_skipped_and_listed_and_any_working_directory_finds_the_splits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """(Two tests in one, to train once: a bad file is skipped and listed; the splits are recorded so that any
+    working directory finds them.)"""
     data = make_dataset(tmp_path / "data")
     (data / "train" / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    run = train(data, load_config(overrides=TINY), tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / train("data", load_config(overrides=TINY), "run")  # relative paths, as typed on a command line
     report = json.loads((run / "dataset_report.json").read_text())
     assert "broken.jpg" in json.dumps(report)
     trained_on = json.loads((run / "splits.json").read_text())["train"]
     assert not any(p.endswith("broken.jpg") for p, _ in trained_on)
+    monkeypatch.chdir(tmp_path / "data")
+    val = labelled_split(Run(run), "val", ("blue", "red"))
+    assert val and all(path.is_file() for path, _ in val)
 
 
 @pytest.mark.parametrize(
@@ -83,43 +83,21 @@ def test_untrainable_dataset_is_refused_before_building(tmp_path: Path, classes,
     assert not (tmp_path / "run").exists() and not partial_dir(tmp_path / "run").exists()
 
 
-def test_interrupted_run_is_not_complete_and_resumes(tmp_path: Path):
-    data = make_dataset(tmp_path / "data")
-    cfg = load_config(overrides={**TINY, "phase2_epochs": 3, "patience": 10})
-    out = tmp_path / "run"
-
-    def interrupt(event: ProgressEvent) -> None:
-        if event.stage == "phase2" and event.step == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(data, cfg, out, progress=interrupt)
-    assert not out.exists() and partial_dir(out).is_dir()
-    with pytest.raises(BundleError, match="resume"):
-        imgclf.load(out)
-    run = train(data, cfg, out, resume=True)
-    rows = list(csv.DictReader((run / "history.csv").open()))
-    assert [r["epoch"] for r in rows if r["phase"] == "2"] == ["1", "2", "3"]
-    assert imgclf.load(run).predict([next((data / "test" / "red").iterdir())])[0].label == "red"
-
-
-def test_second_run_reuses_the_feature_cache(tmp_path: Path):
+def test_second_run_reuses_the_feature_cache_and_gets_a_suffix_and_another_seed_does_not(tmp_path: Path):
+    """(Three tests in one, to train three times instead of six: a second run of the same settings reuses every
+    cached feature; an existing run name gets a suffix; random-init features are not shared across seeds.)"""
     data = make_dataset(tmp_path / "data", classes=("red", "green"))
     cfg = load_config(overrides={**TINY, "cache_views": 1, "seed": 7})
-    train(data, cfg, tmp_path / "a")
+    first = train(data, cfg, tmp_path / "r")
     before = {r["name"]: r["entries"] for r in cache_info()}
     events: list[ProgressEvent] = []
-    train(data, cfg, tmp_path / "b", progress=events.append)
+    second = train(data, cfg, tmp_path / "r", progress=events.append)
     assert {r["name"]: r["entries"] for r in cache_info()} == before
     messages = {e.message for e in events if e.stage == "features"}
     assert messages == {"all features cached"}  # nothing was recomputed
-
-
-def test_random_init_features_are_not_shared_across_seeds(tmp_path: Path):
-    data = make_dataset(tmp_path / "data", classes=("red", "green"))
-    train(data, load_config(overrides={**TINY, "seed": 1}), tmp_path / "a")
-    events: list[ProgressEvent] = []
-    train(data, load_config(overrides={**TINY, "seed": 2}), tmp_path / "b", progress=events.append)
+    assert first.name == "r" and second.name == "r-2"
+    events.clear()
+    train(data, load_config(overrides={**TINY, "cache_views": 1, "seed": 8}), tmp_path / "s8", progress=events.append)
     assert any(e.stage == "features" and e.total > 0 for e in events)
 
 
@@ -137,13 +115,6 @@ def test_damaged_bundles_are_refused(tiny_run: Path, tmp_path: Path):
         imgclf.load(half)
     with pytest.raises(BundleError, match="does not exist"):
         imgclf.load(tmp_path / "nowhere")
-
-
-def test_existing_run_name_gets_a_suffix(tiny_run: Path, tmp_path: Path):
-    data = make_dataset(tmp_path / "data")
-    first = train(data, load_config(overrides=TINY), tmp_path / "r")
-    second = train(data, load_config(overrides=TINY), tmp_path / "r")
-    assert first.name == "r" and second.name == "r-2"
 
 
 def test_fine_tuning_that_hurts_keeps_the_phase1_weights(tmp_path: Path):

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import imgclf
 from conftest import COLOURS, make_dataset, write_image
 from imgclf.cli.main import main
 from imgclf.config import load_config
 from imgclf.data.layout import DatasetError
 from imgclf.engine.progress import ProgressEvent
-from imgclf.engine.run import Run, partial_dir
+from imgclf.engine.run import BundleError, Run, partial_dir
 from imgclf.engine.trainer import train
 
 TINY = {"backbone": "tinycnn", "weights": "none", "phase1_epochs": 2, "phase2_epochs": 0, "cache_views": 0}
@@ -162,15 +163,23 @@ def _assert_same_run(resumed: Path, reference: Path) -> None:
 
 
 def test_interrupted_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path: Path):
+    """Also what test_train.py's test of an interrupted run checked (merged here to train twice less): the
+    interrupted run is not complete, loading it says to resume, and the resumed one runs every epoch and works."""
     data = make_dataset(tmp_path / "data")
     cfg = load_config(overrides={**TINY, "phase1_epochs": 4, "phase2_epochs": 3, "cache_views": 1, "patience": 10})
     reference = train(data, cfg, tmp_path / "reference")
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):  # in the middle of phase 1...
         train(data, cfg, out, progress=_interrupting("phase1", 2))
+    assert not out.exists() and partial_dir(out).is_dir()
+    with pytest.raises(BundleError, match="resume"):
+        imgclf.load(out)
     with pytest.raises(KeyboardInterrupt):  # ...and again in the middle of phase 2
         train(data, cfg, out, progress=_interrupting("phase2", 2), resume=True)
-    _assert_same_run(train(data, cfg, out, resume=True), reference)
+    run = train(data, cfg, out, resume=True)
+    _assert_same_run(run, reference)
+    assert [r["epoch"] for r in _rows(run) if r["phase"] == "2"] == ["1", "2", "3"]
+    assert imgclf.load(run).predict([next((data / "test" / "red").iterdir())])[0].label == "red"
 
 
 def test_resumed_early_stopping_remembers_the_epochs_before_the_interruption(tmp_path: Path):
