@@ -72,13 +72,16 @@ def test_threshold_auto_marks_uncertain_below_the_stored_threshold(run_copy, ima
     assert main(["predict", str(run_copy), str(images), "--threshold", "auto"]) == 2  # nothing stored yet
     exact = {Path(p.source).name: p.confidence for p in load(run_copy).predict(sorted(images.rglob("[0-9]*.png")))}
     confidences = sorted(exact.values())
-    threshold = (confidences[2] + confidences[3]) / 2
+    # In the widest gap between two confidences: a tiny model's near-1 confidences can differ in the 7th decimal
+    # between two predict calls (batching), so a threshold between two of them would not be a fair test.
+    below = max(range(1, len(confidences)), key=lambda i: confidences[i] - confidences[i - 1])
+    threshold = (confidences[below - 1] + confidences[below]) / 2
     Run(run_copy).write_calibration({"temperature": 1.0, "threshold": threshold, "ood_threshold": None})
     try:
         out = tmp_path / "auto.csv"
         assert main(["predict", str(run_copy), str(images), "--threshold", "auto", "--output", str(out)]) == 0
         rows = [r for r in _read_csv(out) if r["status"] != "error"]
-        assert sorted(r["status"] for r in rows) == ["ok"] * 3 + ["uncertain"] * 3
+        assert sorted(r["status"] for r in rows) == ["ok"] * (6 - below) + ["uncertain"] * below
         # Judged on the exact confidences (the CSV rounds to 6 decimals, and a tiny model's can differ further out).
         assert all((exact[Path(r["path"]).name] < threshold) == (r["status"] == "uncertain") for r in rows)
         assert main(["predict", str(run_copy), str(images), "--threshold", "0", "--output", str(out)]) == 0
