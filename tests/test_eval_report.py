@@ -157,6 +157,9 @@ def test_hymenoptera_evaluation(hymenoptera_run: Path, tmp_path: Path):
     names = [Path(s.source).name for s in result.suspects[:5]]
     assert "imageNotFound.gif" in names
     cal = result.metrics["calibration"]
-    assert cal["ece_after"] <= cal["ece_before"] + 1e-9
+    assert cal["val_nll_after"] <= cal["val_nll_before"] + 1e-9  # the split it was fitted on: never worse
+    # The 14 judged images are not the ones it was fitted on: a fitted temperature may move their ECE a little
+    # either way (one run: 0.0637 -> 0.0642 at T = 1.006), never by much.
+    assert cal["ece_after"] <= cal["ece_before"] + 0.01
     assert result.metrics["ood"]["auroc"] > 0.9
     assert result.metrics["test"]["accuracy"] > 0.8
