@@ -89,7 +89,8 @@ def _finished(job: TrainingJob) -> None:
     """Say how the retrain ended; evaluate the new run once and put both runs into the Compare view."""
     run = job.run_dir()
     if run is None:
-        st.error(f"Retraining stopped: {md_escape(job.error_text())}")
+        cause, _ = job.failure()
+        st.error(f"Retraining stopped: {md_escape(cause)}")
         return
     warm = any("all features cached" in str(e.get("message")) for e in job.events() if e.get("stage") == "features")
     st.success(
