@@ -1,12 +1,16 @@
 """The accuracy and trust suite across domains (part of ``make bench``): one table per question, in BENCHMARKS.md.
 
-``python -m benchmarks.suite [--datasets hymenoptera,flowers,...] [--seeds 0] [--skip-classic] [--json FILE]``
+``python -m benchmarks.suite [--datasets hymenoptera,flowers,...] [--seeds 0] [--recipes fast,classic] [--json FILE]``
 
 For every dataset under ``$IMGCLF_TEST_DATA`` (hymenoptera and the four other domains): the default recipe and
 ``--recipe classic``, each from a cold feature cache, evaluated with images of the *other* datasets as the
 far-OOD set; and, for sets with three classes or more, the default recipe trained without one class, whose
 images then measure near-OOD detection. Each measurement runs in its own process (``bench_domain``).
-A run with every dataset rewrites the suite's generated block of ``docs/BENCHMARKS.md``; a subset prints it.
+
+With ``--json FILE``, the new measurements replace their own entries in FILE (a dataset's ``fast``, ``classic``
+or ``near_ood``) and the others are kept, so ``--datasets brain_mri --recipes classic`` adds one figure to the
+table. When the merged results cover every dataset, the suite's generated block of ``docs/BENCHMARKS.md`` is
+rewritten from them; otherwise the tables are only printed.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 from benchmarks.report import Table, md_table, merge_report
 from benchmarks.run import DOC, Runner
 
-__all__ = ["DATASETS", "main"]
+__all__ = ["DATASETS", "main", "merge_results", "tables"]
 
 DATASETS = ("hymenoptera", "flowers", "aid_aerial", "brain_mri", "fashion_mnist")
 OUTSIDE_PER_DATASET = 8
@@ -59,16 +63,28 @@ def _measure(runner: Runner, data: Path, outside: Path, recipe: str, seed: int, 
     return runner.measure(label, "bench_domain", args)
 
 
-def _dataset(runner: Runner, root: Path, name: str, seeds: list[int], classic: bool) -> dict[str, Any]:
+def _dataset(runner: Runner, root: Path, name: str, seeds: list[int], recipes: list[str]) -> dict[str, Any]:
+    """The measurements of one dataset: ``fast`` (every seed, plus near-OOD) and ``classic`` (first seed)."""
     data = root / name
     outside = _outside(root, name, runner.workdir)
-    result: dict[str, Any] = {"fast": [_measure(runner, data, outside, "fast", s, None) for s in seeds]}
-    if classic:
+    result: dict[str, Any] = {}
+    if "fast" in recipes:
+        result["fast"] = [_measure(runner, data, outside, "fast", s, None) for s in seeds]
+        classes = _classes(data)
+        if len(classes) >= 3:
+            result["near_ood"] = _measure(runner, data, outside, "fast", seeds[0], classes[-1])
+    if "classic" in recipes:
         result["classic"] = [_measure(runner, data, outside, "classic", seeds[0], None)]
-    classes = _classes(data)
-    if len(classes) >= 3:
-        result["near_ood"] = _measure(runner, data, outside, "fast", seeds[0], classes[-1])
     return result
+
+
+def merge_results(previous: dict[str, dict], new: dict[str, dict]) -> dict[str, dict]:
+    """``previous`` with each dataset's newly measured entries in place of its old ones, in the suite's order."""
+    merged = {name: dict(entries) for name, entries in previous.items()}
+    for name, entries in new.items():
+        merged.setdefault(name, {}).update(entries)
+    order = [n for n in DATASETS if n in merged] + [n for n in merged if n not in DATASETS]
+    return {name: merged[name] for name in order}
 
 
 def _ok(r: Any) -> bool:
@@ -89,7 +105,7 @@ def _num(x: float | None, digits: int = 3) -> str:
 
 
 def _accuracy_row(name: str, res: dict) -> tuple[str, ...]:
-    fast, classic = [r for r in res["fast"] if _ok(r)], [r for r in res.get("classic", []) if _ok(r)]
+    fast, classic = [r for r in res.get("fast", []) if _ok(r)], [r for r in res.get("classic", []) if _ok(r)]
     f0 = fast[0] if fast else {}
     ci = f0.get("accuracy_ci") or [None, None]
     t_fast, t_classic = _mean(fast, "train_seconds"), _mean(classic, "train_seconds")
@@ -115,7 +131,7 @@ def _by_source(rows: list[dict]) -> str:
 
 
 def _trust_row(name: str, res: dict) -> tuple[str, ...]:
-    fast = [r for r in res["fast"] if _ok(r)]
+    fast = [r for r in res.get("fast", []) if _ok(r)]
     near = res.get("near_ood")
     return (
         name,
@@ -168,11 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.suite")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of the suite")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds of the default recipe")
-    parser.add_argument("--skip-classic", action="store_true", help="measure the default recipe only")
-    parser.add_argument("--json", type=Path, help="also write the raw results as JSON")
+    parser.add_argument("--recipes", default="fast,classic", help="comma-separated: fast (default), classic")
+    parser.add_argument("--json", type=Path, help="merge the raw results into this JSON file (kept entries stay)")
     args = parser.parse_args(argv)
     root = Path(os.environ.get("IMGCLF_TEST_DATA", ""))
     names = [n for n in args.datasets.split(",") if n]
+    recipes = [r for r in args.recipes.split(",") if r]
+    if unknown := [r for r in recipes if r not in ("fast", "classic")]:
+        print(f"benchmarks.suite: unknown recipe(s) {unknown}; choose from fast, classic.")
+        return 2
     missing = [n for n in names if not (root / n / "train").is_dir()]
     if not os.environ.get("IMGCLF_WEIGHTS") or missing:
         print(f"benchmarks.suite: needs IMGCLF_WEIGHTS and IMGCLF_TEST_DATA holding {missing or names}.")
@@ -181,16 +201,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="imgclf-suite-") as tmp:
         runner = Runner(Path(tmp))
         seeds = [int(s) for s in args.seeds.split(",")]
-        results = {n: _dataset(runner, root, n, seeds, not args.skip_classic) for n in names}
+        results = {n: _dataset(runner, root, n, seeds, recipes) for n in names}
+    command = f"--datasets {','.join(names)} --recipes {','.join(recipes)} --seeds {args.seeds}"
+    if args.json:
+        previous = json.loads(args.json.read_text(encoding="utf-8")) if args.json.is_file() else {}
+        results = merge_results(previous, results)
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     block = "\n\n".join(md_table(t) for t in tables(results))
     block = (
-        f"## Accuracy and trust suite\n\nGenerated by `python -m benchmarks.suite --datasets {','.join(names)}` "
-        f"in {(time.perf_counter() - started) / 60:.1f} minutes.\n\n{block}"
+        f"## Accuracy and trust suite\n\nGenerated by `python -m benchmarks.suite` from `{args.json or 'this run'}`; "
+        f"the last run measured `{command}` in {(time.perf_counter() - started) / 60:.1f} minutes.\n\n{block}"
     )
     print(block)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    if set(names) == set(DATASETS):
+    if set(results) >= set(DATASETS):
         DOC.write_text(merge_report(DOC.read_text(encoding="utf-8"), block, start=START, end=END), encoding="utf-8")
     return 0
 
