@@ -71,8 +71,10 @@ def _dataset(runner: Runner, root: Path, name: str, seeds: list[int], recipes: l
     if "fast" in recipes:
         result["fast"] = [_measure(runner, data, outside, "fast", s, None) for s in seeds]
         classes = _classes(data)
-        if len(classes) >= 3:
-            result["near_ood"] = _measure(runner, data, outside, "fast", seeds[0], classes[-1])
+        leave_out = classes[-1] if len(classes) >= 3 else None
+        result["near_ood"] = (
+            _measure(runner, data, outside, "fast", seeds[0], leave_out) if leave_out else {"skipped": "2 classes"}
+        )
     if "classic" in recipes:
         result["classic"] = [_measure(runner, data, outside, "classic", seeds[0], None)]
     return result
@@ -130,6 +132,15 @@ def _by_source(rows: list[dict]) -> str:
     return ", ".join(f"{source} {share:.0%}" for source, share in shares.items()) or "-"
 
 
+def _near(near: dict | None) -> str:
+    """The near-OOD AUROC cell: the figure, why there is none, or ``-`` when it was not measured."""
+    if near is None:
+        return "-"
+    if "skipped" in near:
+        return f"n/a ({near['skipped']})"
+    return _num(near.get("ood_auroc")) if _ok(near) else "failed"
+
+
 def _trust_row(name: str, res: dict) -> tuple[str, ...]:
     fast = [r for r in res.get("fast", []) if _ok(r)]
     near = res.get("near_ood")
@@ -138,7 +149,7 @@ def _trust_row(name: str, res: dict) -> tuple[str, ...]:
         _pct(_mean(fast, "false_unfamiliar")),
         _pct(_mean(fast, "outside_flagged")),
         _by_source(fast),
-        _num(near.get("ood_auroc")) if _ok(near) else "n/a (2 classes)" if near is None else "failed",
+        _near(near),
         _num(_mean(fast, "ece_after")),
         f"{_pct(_mean(fast, 'threshold_accuracy'))} at {_pct(_mean(fast, 'threshold_coverage'))}",
         f"{_pct(_mean(fast, 'set_coverage_90'))} / {_num(_mean(fast, 'set_size_90'), 2)}",
@@ -180,33 +191,59 @@ def tables(results: dict[str, dict]) -> list[Table]:
     return [accuracy, trust]
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"seeds must be whole numbers separated by commas, got {text!r}")
+    return seeds
+
+
+def _recipes(text: str) -> list[str]:
+    recipes = [r for r in text.split(",") if r]
+    if unknown := [r for r in recipes if r not in ("fast", "classic")]:
+        raise argparse.ArgumentTypeError(f"unknown recipe(s) {unknown} in {text!r}; choose from fast, classic")
+    return recipes
+
+
+def _kept(path: Path | None) -> dict[str, dict]:
+    """The results already in ``path`` (none when it does not exist); a damaged file stops before any work."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"benchmarks.suite: cannot read {path} ({exc}); fix or move it, then run again.") from None
+    if not isinstance(kept, dict) or not all(isinstance(v, dict) for v in kept.values()):
+        raise SystemExit(f"benchmarks.suite: {path} does not hold suite results; move it, then run again.")
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.suite")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of the suite")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds of the default recipe")
-    parser.add_argument("--recipes", default="fast,classic", help="comma-separated: fast (default), classic")
+    parser.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds of the default recipe")
+    parser.add_argument("--recipes", type=_recipes, default=["fast", "classic"], help="fast (default), classic")
     parser.add_argument("--json", type=Path, help="merge the raw results into this JSON file (kept entries stay)")
     args = parser.parse_args(argv)
     root = Path(os.environ.get("IMGCLF_TEST_DATA", ""))
     names = [n for n in args.datasets.split(",") if n]
-    recipes = [r for r in args.recipes.split(",") if r]
-    if unknown := [r for r in recipes if r not in ("fast", "classic")]:
-        print(f"benchmarks.suite: unknown recipe(s) {unknown}; choose from fast, classic.")
-        return 2
     missing = [n for n in names if not (root / n / "train").is_dir()]
     if not os.environ.get("IMGCLF_WEIGHTS") or missing:
         print(f"benchmarks.suite: needs IMGCLF_WEIGHTS and IMGCLF_TEST_DATA holding {missing or names}.")
         return 2
+    kept = _kept(args.json)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="imgclf-suite-") as tmp:
         runner = Runner(Path(tmp))
-        seeds = [int(s) for s in args.seeds.split(",")]
-        results = {n: _dataset(runner, root, n, seeds, recipes) for n in names}
-    command = f"--datasets {','.join(names)} --recipes {','.join(recipes)} --seeds {args.seeds}"
+        results = merge_results(kept, {n: _dataset(runner, root, n, args.seeds, args.recipes) for n in names})
     if args.json:
-        previous = json.loads(args.json.read_text(encoding="utf-8")) if args.json.is_file() else {}
-        results = merge_results(previous, results)
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    command = (
+        f"--datasets {','.join(names)} --recipes {','.join(args.recipes)} --seeds {','.join(map(str, args.seeds))}"
+    )
     block = "\n\n".join(md_table(t) for t in tables(results))
     block = (
         f"## Accuracy and trust suite\n\nGenerated by `python -m benchmarks.suite` from `{args.json or 'this run'}`; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -94,6 +95,19 @@ def test_the_review_loop_in_the_app(review_template: ReviewCase) -> None:
     assert not at.exception, at.exception
     assert (data / "train" / "red" / "oops.png").is_file() and not (data / "train" / "blue" / "oops.png").exists()
     assert any("Applied" in s.value for s in at.success)
+
+
+def test_a_failed_retrain_says_why_and_the_page_goes_on(review_template: ReviewCase) -> None:
+    data, run = review_template.fresh()
+    at = open_review(run.parent)
+    shutil.rmtree(data / "train" / "red")  # the dataset lost a class after the first training
+    at.button(key="review-retrain").click().run()
+    wait_for(at, lambda a: any("Retraining stopped" in e.value for e in a.error))
+    assert not at.exception, at.exception
+    error = next(e.value for e in at.error if "Retraining stopped" in e.value)
+    assert "have no usable training images" in error and "red" in error and "Traceback" not in error, error
+    assert not (run.parent / "first-reviewed").exists(), "a failed retrain leaves no run behind"
+    assert at.button(key="review-retrain").label == "Retrain with corrections", "the user can try again"
 
 
 def test_a_read_only_dataset_is_reviewed_beside_the_runs(review_template: ReviewCase) -> None:

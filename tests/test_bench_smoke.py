@@ -231,3 +231,26 @@ def test_ray_table_shows_engines_start_up_and_the_streaming_run(results: dict):
     assert table.rows[3][-1] == "4.5 s" and "driver RSS 810 -> 812 MiB" in table.rows[4][-1]
     skipped = render_text(build_tables({**results, "ray": {"skipped": "Ray is not installed"}}), [])
     assert "skipped: Ray is not installed" in skipped
+
+
+def test_suite_rerun_of_one_recipe_keeps_the_other_measurements():
+    from benchmarks.suite import merge_results, tables
+
+    fast = {"accuracy": 0.73, "val_accuracy": 0.8, "train_seconds": 74.0, "accuracy_ci": [0.65, 0.82]}
+    previous = {
+        "fashion_mnist": {"fast": [fast], "classic": [{"error": "exit -15: no output"}]},
+        "brain_mri": {"fast": [fast], "classic": [{"error": "exit -15: no output"}], "near_ood": {"ood_auroc": 0.76}},
+    }
+    new = {"brain_mri": {"classic": [{"accuracy": 0.55, "val_accuracy": 0.6, "train_seconds": 148.0}]}}
+    merged = merge_results(previous, new)
+    assert list(merged) == ["brain_mri", "fashion_mnist"]  # the suite's order
+    assert merged["brain_mri"]["fast"] == [fast] and merged["brain_mri"]["near_ood"] == {"ood_auroc": 0.76}
+    assert previous["brain_mri"]["classic"] == [{"error": "exit -15: no output"}]  # the input is not changed
+    accuracy, trust = tables(merged)
+    brain, fashion = accuracy.rows
+    assert [row[4] for row in trust.rows] == ["0.760", "-"]  # kept, and not measured
+    assert brain[2] == "0.550" and brain[7] == "148 s" and brain[8] == "2.0x"
+    assert fashion[2] == "-" and fashion[8] == "-"  # the failed classic run shows as missing
+    assert tables({"flowers": {"classic": [{"accuracy": 0.8}]}})[1].rows[0][1] == "-"  # no default run yet
+    two_classes = {"hymenoptera": {"fast": [fast], "near_ood": {"skipped": "2 classes"}}}
+    assert tables(two_classes)[1].rows[0][4] == "n/a (2 classes)"
