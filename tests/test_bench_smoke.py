@@ -237,6 +237,7 @@ def test_suite_rerun_of_one_recipe_keeps_the_other_measurements():
     from benchmarks.suite import merge_results, tables
 
     fast = {"accuracy": 0.73, "val_accuracy": 0.8, "train_seconds": 74.0, "accuracy_ci": [0.65, 0.82]}
+    fast["ood_auroc"] = 0.95
     previous = {
         "fashion_mnist": {"fast": [fast], "classic": [{"error": "exit -15: no output"}]},
         "brain_mri": {"fast": [fast], "classic": [{"error": "exit -15: no output"}], "near_ood": {"ood_auroc": 0.76}},
@@ -249,8 +250,30 @@ def test_suite_rerun_of_one_recipe_keeps_the_other_measurements():
     accuracy, trust = tables(merged)
     brain, fashion = accuracy.rows
     assert [row[4] for row in trust.rows] == ["0.760", "-"]  # kept, and not measured
-    assert brain[2] == "0.550" and brain[7] == "148 s" and brain[8] == "2.0x"
-    assert fashion[2] == "-" and fashion[8] == "-"  # the failed classic run shows as missing
+    assert brain[2] == "0.550" and brain[8] == "148 s" and brain[9] == "2.0x"
+    assert brain[6] == "0.950 / 0.760" and fashion[6] == "0.950 / -"  # far- and near-OOD AUROC
+    assert fashion[2] == "-" and fashion[9] == "-"  # the failed classic run shows as missing
     assert tables({"flowers": {"classic": [{"accuracy": 0.8}]}})[1].rows[0][1] == "-"  # no default run yet
     two_classes = {"hymenoptera": {"fast": [fast], "near_ood": {"skipped": "2 classes"}}}
     assert tables(two_classes)[1].rows[0][4] == "n/a (2 classes)"
+
+
+def test_suite_rebuild_prints_the_kept_tables_and_refuses_bad_input(tmp_path, capsys):
+    from benchmarks.suite import main
+
+    kept = tmp_path / "suite.json"
+    kept.write_text('{"brain_mri": {"classic": [{"accuracy": 0.57, "train_seconds": 347.0}]}}', encoding="utf-8")
+    before = kept.read_text(encoding="utf-8")
+    assert main(["--rebuild", "--json", str(kept)]) == 0
+    out = capsys.readouterr().out
+    assert "| brain_mri | - [-, -] | 0.570 |" in out and "measured nothing" in out
+    assert kept.read_text(encoding="utf-8") == before, "a rebuild never rewrites the results"
+    with pytest.raises(SystemExit) as missing:
+        main(["--rebuild"])
+    assert missing.value.code == 2
+    kept.write_text("{not json", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"cannot read .* fix or move it"):
+        main(["--rebuild", "--json", str(kept)])
+    with pytest.raises(SystemExit) as bad:
+        main(["--seeds", "one", "--json", str(kept)])
+    assert bad.value.code == 2 and "seeds must be whole numbers" in capsys.readouterr().err
