@@ -229,8 +229,10 @@ def _measured(args: argparse.Namespace) -> dict[str, dict]:
     """Run the measurements ``args`` ask for (none with ``--rebuild``), each dataset in its own processes."""
     root = Path(os.environ.get("IMGCLF_TEST_DATA", ""))
     names = [] if args.rebuild else [n for n in args.datasets.split(",") if n]
+    if not names:
+        return {}
     missing = [n for n in names if not (root / n / "train").is_dir()]
-    if names and (not os.environ.get("IMGCLF_WEIGHTS") or missing):
+    if not os.environ.get("IMGCLF_WEIGHTS") or missing:
         raise SystemExit(f"benchmarks.suite: needs IMGCLF_WEIGHTS and IMGCLF_TEST_DATA holding {missing or names}.")
     with tempfile.TemporaryDirectory(prefix="imgclf-suite-") as tmp:
         runner = Runner(Path(tmp))
